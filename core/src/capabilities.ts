@@ -1,0 +1,33 @@
+import type { Redis } from 'ioredis';
+
+/**
+ * Contracts of capabilities shared between plugins. A plugin asks the core for a capability by
+ * name and types it with these interfaces; it never imports the providing plugin.
+ */
+
+/** Provided by the `store` plugin. */
+export interface StoreCapability {
+  /** Shared command connection. Do not use it for SUBSCRIBE or blocking commands. */
+  readonly redis: Redis;
+  /** A new connection with the same settings (for SUBSCRIBE, MONITOR, blocking reads). Caller closes it. */
+  duplicate(): Redis;
+  /** `master` accepts writes; `replica` is read-only. */
+  readonly role: 'master' | 'replica';
+  /** Where the store listens, without the password. */
+  readonly address: { host: string; port: number };
+  /** Current status for `plexus status`. */
+  status(): Promise<StoreStatus>;
+}
+
+export interface StoreStatus {
+  role: 'master' | 'replica';
+  managed: boolean;
+  address: string;
+  /** Replica only: whether the link to the master is up, and how far behind it is. */
+  masterLink?: 'up' | 'down';
+  masterHost?: string;
+  lagBytes?: number;
+  lastIoSecondsAgo?: number;
+  connectedReplicas?: number;
+  keys?: number;
+}

@@ -1,0 +1,116 @@
+#!/usr/bin/env node
+import { readFileSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { Command, CommanderError } from 'commander';
+
+/**
+ * Entry point of `plexus`. Kept light on purpose (`plexus --help` must answer in well under
+ * 300 ms): node commands load their modules when they run, and a plugin's client commands are
+ * loaded only when that plugin's name is the first argument.
+ */
+const BUILTIN = new Set(['start', 'check-config', 'id', 'plugins', 'help']);
+
+async function main(argv: string[]): Promise<void> {
+  const major = Number(process.versions.node.split('.')[0]);
+  if (major < 22) {
+    process.stderr.write(`plexus: needs Node.js 22 or newer (this is ${process.version}); run scripts/setup.sh, then bin/plexus\n`);
+    process.exitCode = 2;
+    return;
+  }
+  const program = new Command('plexus')
+    .description('Plugin-based peer-to-peer overlay node: registry, DNS, tunnels, mesh, hosting.')
+    .version(version(), '-V, --version')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+
+  program
+    .command('start')
+    .description('run a node with the plugins its config names (no --config: all-in-one dev node on embedded defaults)')
+    .option('-c, --config <file>', 'role config (YAML); see configs/')
+    .action(async (opts: { config?: string }) => (await import('./node-commands.js')).start(opts));
+
+  program
+    .command('check-config')
+    .description('validate a config without starting anything; exit 2 lists every error')
+    .requiredOption('-c, --config <file>', 'role config (YAML)')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { config: string; json?: boolean }) => (await import('./node-commands.js')).checkConfig(opts));
+
+  program
+    .command('id')
+    .description("print the node's peer id and listen multiaddrs (creates the identity key if absent)")
+    .option('-c, --config <file>', 'role config (YAML); default: embedded dev defaults')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { config?: string; json?: boolean }) => (await import('./node-commands.js')).id(opts));
+
+  program
+    .command('plugins')
+    .description('list installed plugins')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { json?: boolean }) => (await import('./node-commands.js')).plugins(opts));
+
+  const first = argv.find((a) => !a.startsWith('-'));
+  for (const plugin of installedPluginsWithCli()) {
+    if (plugin.name === first) {
+      const mod = (await import(`${plugin.pkg}/cli`)) as { registerCli(program: Command): void };
+      mod.registerCli(program);
+    } else if (!BUILTIN.has(plugin.name)) {
+      // A stub so `plexus --help` lists the plugin; the real commands load when it is named.
+      program.command(plugin.name).description(`${plugin.description} (plexus ${plugin.name} --help)`).allowUnknownOption().helpOption(false);
+    }
+  }
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      const ok = err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help';
+      process.exitCode = ok ? 0 : 2;
+      return;
+    }
+    const { reportError } = await import('./support.js');
+    reportError(err);
+  }
+}
+
+interface InstalledPlugin {
+  name: string;
+  pkg: string;
+  description: string;
+}
+
+/** Installed `@plexus/plugin-*` packages that declare a `./cli` export; read from package.json only. */
+function installedPluginsWithCli(): InstalledPlugin[] {
+  const require = createRequire(import.meta.url);
+  const out: InstalledPlugin[] = [];
+  const seen = new Set<string>();
+  for (const dir of require.resolve.paths('@plexus/core') ?? []) {
+    let entries: string[];
+    try {
+      entries = readdirSync(`${dir}/@plexus`);
+    } catch {
+      continue;
+    }
+    for (const e of entries) {
+      if (!e.startsWith('plugin-') || seen.has(e)) continue;
+      seen.add(e);
+      try {
+        const pkg = JSON.parse(readFileSync(`${dir}/@plexus/${e}/package.json`, 'utf8')) as { description?: string; exports?: Record<string, unknown> };
+        if (pkg.exports?.['./cli'] !== undefined) out.push({ name: e.slice(7), pkg: `@plexus/${e}`, description: pkg.description ?? '' });
+      } catch {
+        // A broken package is reported when it is used, not while printing help.
+      }
+    }
+  }
+  return out;
+}
+
+function version(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return '0.0.0';
+  }
+}
+
+await main(process.argv.slice(2));

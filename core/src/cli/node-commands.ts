@@ -1,0 +1,120 @@
+import { networkInterfaces } from 'node:os';
+import { join } from 'node:path';
+import { multiaddr } from '@multiformats/multiaddr';
+import { type ResolvedConfig, loadConfigFile, parseConfig } from '../config/load.js';
+import { DEV_DEFAULTS_YAML } from '../config/dev-defaults.js';
+import { NODE_KEY_FILE, loadOrCreateIdentity, peerIdOf } from '../identity.js';
+import { createRootLogger } from '../logger.js';
+import { PlexusNode } from '../node.js';
+import { installedPluginNames, loadPlugin } from '../plugin-loader.js';
+import { reportError, runCommand } from './support.js';
+
+async function resolveConfig(file: string | undefined): Promise<ResolvedConfig> {
+  if (file !== undefined) return loadConfigFile(file);
+  return parseConfig(DEV_DEFAULTS_YAML, '<embedded dev defaults>', process.cwd());
+}
+
+export async function start(opts: { config?: string }): Promise<void> {
+  let config: ResolvedConfig;
+  try {
+    config = await resolveConfig(opts.config);
+  } catch (err) {
+    reportError(err);
+    return;
+  }
+  const log = await createRootLogger({ level: config.node.log.level, ...(config.node.log.pretty === undefined ? {} : { pretty: config.node.log.pretty }) });
+  const node = new PlexusNode(config, log.child({ node: config.node.name }));
+  let stopping: Promise<void> | undefined;
+  const shutdown = (signal: string): void => {
+    if (stopping !== undefined) {
+      log.warn({ signal }, 'second signal: exiting without waiting');
+      process.exit(1);
+    }
+    log.info({ signal }, 'stopping');
+    stopping = node.stop().then(
+      () => {
+        process.exitCode = 0;
+      },
+      (err: unknown) => {
+        log.error({ err }, 'stop failed');
+        process.exitCode = 1;
+      },
+    );
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  try {
+    await node.start();
+  } catch (err) {
+    log.fatal({ err }, 'node failed to start');
+    log.flush();
+    reportError(err);
+    process.removeAllListeners('SIGINT');
+    process.removeAllListeners('SIGTERM');
+    return;
+  }
+  if (opts.config === undefined) {
+    process.stderr.write(`plexus dev node is up: peer ${node.peerId}\n  listening on ${node.multiaddrs().join(', ')}\n  data in ${config.dataDir}\n  Ctrl-C stops it.\n`);
+  }
+}
+
+export async function checkConfig(opts: { config: string; json?: boolean }): Promise<void> {
+  await runCommand(
+    opts,
+    async () => {
+      const config = await loadConfigFile(opts.config);
+      return { ok: true, file: config.file, node: config.node.name, plugins: config.plugins.map((p) => p.definition.name) };
+    },
+    (r) => `${r.file}: ok (node '${r.node}'; plugins in start order: ${r.plugins.join(', ')})`,
+  );
+}
+
+export async function id(opts: { config?: string; json?: boolean }): Promise<void> {
+  await runCommand(
+    opts,
+    async () => {
+      const config = await resolveConfig(opts.config);
+      const identity = await loadOrCreateIdentity(join(config.dataDir, NODE_KEY_FILE));
+      const peerId = await peerIdOf(identity);
+      const addrs = config.node.listen.flatMap(expandWildcard).map((a) => `${a}/p2p/${peerId}`);
+      return { peerId, publicKey: identity.publicKeyHex, multiaddrs: addrs, keyFile: identity.path };
+    },
+    (r) => [`peer id:    ${r.peerId}`, `public key: ${r.publicKey}`, 'multiaddrs:', ...r.multiaddrs.map((a) => `  ${a}`)].join('\n'),
+  );
+}
+
+export async function plugins(opts: { json?: boolean }): Promise<void> {
+  await runCommand(
+    opts,
+    async () => {
+      const out = [];
+      for (const name of await installedPluginNames()) {
+        const loaded = await loadPlugin(name, process.cwd());
+        if (loaded.ok) {
+          const d = loaded.definition;
+          out.push({ name: d.name, version: d.version, description: d.description, provides: d.provides, requires: d.requires });
+        }
+      }
+      return out;
+    },
+    (list) => list.map((p) => `${p.name.padEnd(12)} ${p.description}\n${' '.repeat(13)}provides: ${p.provides.join(', ') || '-'}; requires: ${p.requires.join(', ') || '-'}`).join('\n'),
+  );
+}
+
+/** A wildcard listen address stands for every interface address of its family. */
+function expandWildcard(addr: string): string[] {
+  const ma = multiaddr(addr);
+  const parts = ma.toString().split('/');
+  const family = parts[1];
+  const host = parts[2];
+  if (!((family === 'ip4' && host === '0.0.0.0') || (family === 'ip6' && host === '::'))) return [addr];
+  const out: string[] = [];
+  for (const list of Object.values(networkInterfaces())) {
+    for (const i of list ?? []) {
+      if ((family === 'ip4' && i.family === 'IPv4') || (family === 'ip6' && i.family === 'IPv6' && !i.address.startsWith('fe80'))) {
+        out.push(['', family, i.address, ...parts.slice(3)].join('/'));
+      }
+    }
+  }
+  return out.length > 0 ? out : [addr];
+}

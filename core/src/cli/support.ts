@@ -1,0 +1,74 @@
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { PlexusError, exitCodeFor } from '../errors.js';
+import { ConfigError } from '../config/issues.js';
+import { loadIdentity, loadOrCreateIdentity, type Identity } from '../identity.js';
+
+/**
+ * Helpers every `plexus <plugin> <verb>` command uses, so that all commands behave alike:
+ * human output by default, `--json` for scripts, exit 0 ok / 1 failure / 2 bad usage or config.
+ */
+export interface OutputOptions {
+  json?: boolean;
+}
+
+/** Runs a command action: prints its result, or its error with code and hint, and sets the exit code. */
+export async function runCommand<T>(opts: OutputOptions, action: () => Promise<T>, human: (result: T) => string): Promise<void> {
+  try {
+    const result = await action();
+    if (opts.json === true) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    else {
+      const text = human(result);
+      if (text.length > 0) process.stdout.write(`${text}\n`);
+    }
+    process.exitCode = 0;
+  } catch (err) {
+    reportError(err, opts);
+  }
+}
+
+export function reportError(err: unknown, opts: OutputOptions = {}): void {
+  const code = err instanceof PlexusError ? err.code : 'ERR_INTERNAL';
+  const message = err instanceof Error ? err.message : String(err);
+  if (opts.json === true) {
+    const data = err instanceof ConfigError ? { issues: err.issues } : err instanceof PlexusError ? err.data : undefined;
+    process.stdout.write(`${JSON.stringify({ error: { code, message, ...(data === undefined ? {} : { data }) } }, null, 2)}\n`);
+  } else {
+    const hint = err instanceof PlexusError && !(err instanceof ConfigError) ? `\n  hint: ${err.hint}` : '';
+    process.stderr.write(`plexus: ${code}: ${message}${hint}\n`);
+    if (!(err instanceof PlexusError) && err instanceof Error && process.env.PLEXUS_DEBUG) process.stderr.write(`${err.stack}\n`);
+  }
+  process.exitCode = exitCodeFor(err);
+}
+
+/** Default key of a CLI user: `$PLEXUS_KEY`, else `$XDG_CONFIG_HOME/plexus/client.key`. */
+export function defaultKeyPath(): string {
+  if (process.env.PLEXUS_KEY) return process.env.PLEXUS_KEY;
+  const base = process.env.XDG_CONFIG_HOME ?? join(homedir(), '.config');
+  return join(base, 'plexus', 'client.key');
+}
+
+/** The caller's key; created (0600) when `create` and absent. */
+export async function userIdentity(path: string | undefined, create: boolean): Promise<Identity> {
+  const file = path ?? defaultKeyPath();
+  try {
+    return create ? await loadOrCreateIdentity(file) : await loadIdentity(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new PlexusError('ERR_KEY_FILE', `no key at ${file}; register first or pass --key FILE`);
+    }
+    throw err;
+  }
+}
+
+export function usage(message: string): PlexusError {
+  return new PlexusError('ERR_USAGE', message);
+}
+
+/** Parses a positive integer flag or throws ERR_USAGE naming the flag. */
+export function intFlag(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 0) throw usage(`--${name} expects a whole number, got '${value}'`);
+  return n;
+}

@@ -1,0 +1,98 @@
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+import type { PluginDefinition } from '../plugin.js';
+import { loadPlugin, providersOf } from '../plugin-loader.js';
+import { ConfigError, type ConfigIssue, fromZod } from './issues.js';
+import { NodeConfigSchema, type NodeConfig } from './node-schema.js';
+import { orderPlugins } from './order.js';
+
+export interface ConfiguredPlugin {
+  /** Key under `plugins:` (a name, package or path). */
+  key: string;
+  definition: PluginDefinition<unknown>;
+  /** The block after validation, defaults filled in. */
+  config: unknown;
+}
+
+/** A config that passed every check, plugins in start order. */
+export interface ResolvedConfig {
+  /** Path of the file, or `<embedded dev defaults>`. */
+  file: string;
+  dir: string;
+  node: NodeConfig;
+  /** Absolute data directory. */
+  dataDir: string;
+  plugins: ConfiguredPlugin[];
+}
+
+const TopSchema = z.strictObject({
+  node: z.unknown().optional(),
+  plugins: z.record(z.string(), z.unknown()).optional(),
+});
+
+export async function loadConfigFile(file: string): Promise<ResolvedConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError([{ file, path: '', message: `cannot read the file: ${(err as Error).message}` }]);
+  }
+  return parseConfig(text, file, dirname(resolve(file)));
+}
+
+/**
+ * Validates a whole role config and collects every issue before failing, so an operator fixes a
+ * file in one pass. Nothing is started and nothing is written.
+ */
+export async function parseConfig(text: string, file: string, dir: string): Promise<ResolvedConfig> {
+  const issues: ConfigIssue[] = [];
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(doc.errors.map((e) => ({ file, path: '', message: `YAML: ${e.message.split('\n')[0]}` })));
+  }
+  const top = TopSchema.safeParse(doc.toJS() ?? {});
+  if (!top.success) throw new ConfigError(fromZod(file, [], top.error));
+
+  const node = NodeConfigSchema.safeParse(top.data.node ?? {});
+  if (!node.success) issues.push(...fromZod(file, ['node'], node.error));
+
+  const plugins: ConfiguredPlugin[] = [];
+  for (const [key, block] of Object.entries(top.data.plugins ?? {})) {
+    const loaded = await loadPlugin(key, dir);
+    if (!loaded.ok) {
+      issues.push({ file, path: `plugins.${key}`, message: loaded.reason });
+      continue;
+    }
+    const parsed = loaded.definition.configSchema.safeParse(block ?? {});
+    if (!parsed.success) issues.push(...fromZod(file, ['plugins', key], parsed.error));
+    else plugins.push({ key, definition: loaded.definition, config: parsed.data });
+  }
+  if (Object.keys(top.data.plugins ?? {}).length === 0) {
+    issues.push({ file, path: 'plugins', message: 'expected at least one plugin (for example `store: {}`)' });
+  }
+
+  const ordered = orderPlugins(plugins.map((p) => ({ key: p.key, provides: p.definition.provides, requires: p.definition.requires })));
+  if (!ordered.ok) {
+    for (const m of ordered.missing) {
+      const providers = await providersOf(m.capability, dir);
+      const hint = providers.length > 0 ? `; plugin '${providers.join("' or '")}' provides it: add \`plugins.${providers[0]}\`` : '; no installed plugin provides it';
+      issues.push({ file, path: `plugins.${m.key}`, message: `requires capability '${m.capability}', which no configured plugin provides${hint}` });
+    }
+    for (const d of ordered.duplicates) {
+      issues.push({ file, path: 'plugins', message: `capability '${d.capability}' is provided by more than one plugin: ${d.keys.join(', ')}` });
+    }
+    if (ordered.cycle !== undefined) issues.push({ file, path: 'plugins', message: `dependency cycle: ${ordered.cycle.join(' -> ')}` });
+  }
+  if (issues.length > 0 || !node.success || !ordered.ok) throw new ConfigError(issues);
+
+  const byKey = new Map(plugins.map((p) => [p.key, p]));
+  return {
+    file,
+    dir,
+    node: node.data,
+    dataDir: resolve(dir, node.data.dataDir),
+    plugins: ordered.order.map((k) => byKey.get(k)!),
+  };
+}

@@ -1,0 +1,75 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Libp2p } from 'libp2p';
+import type { ResolvedConfig } from './config/load.js';
+import { type Identity, NODE_KEY_FILE, libp2pPrivateKey, loadOrCreateIdentity } from './identity.js';
+import type { Logger } from './logger.js';
+import { createP2pNode } from './p2p/libp2p.js';
+import { PluginHost } from './plugin-host.js';
+import { RpcServer } from './rpc/server.js';
+
+/**
+ * A running plexus node: identity, libp2p, RPC server and the configured plugins.
+ * libp2p starts before the plugins so that a plugin may dial peers in its `start`.
+ */
+export class PlexusNode {
+  private libp2p: Libp2p | undefined;
+  private host: PluginHost | undefined;
+  private rpc: RpcServer | undefined;
+  identity: Identity | undefined;
+
+  constructor(
+    readonly config: ResolvedConfig,
+    private readonly log: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    const { config, log } = this;
+    await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+    const identity = await loadOrCreateIdentity(join(config.dataDir, NODE_KEY_FILE));
+    this.identity = identity;
+    if (identity.created) log.info({ path: identity.path }, 'created node identity');
+    const libp2p = await createP2pNode({ listen: config.node.listen, privateKey: await libp2pPrivateKey(identity) });
+    this.libp2p = libp2p;
+    const rpc = new RpcServer(libp2p, config.node.rpc, log.child({ scope: 'rpc' }));
+    this.rpc = rpc;
+    this.host = new PluginHost(config.plugins, {
+      log,
+      node: { name: config.node.name, peerId: libp2p.peerId.toString(), publicKeyHex: identity.publicKeyHex },
+      dataDir: config.dataDir,
+      configDir: config.dir,
+      rpcFor: (plugin, pluginLog) => ({
+        serve: (methods, opts) => rpc.serve(plugin, methods, opts?.major ?? 1, pluginLog),
+        unserve: (protocol) => rpc.unserve(protocol),
+      }),
+    });
+    try {
+      await this.host.start();
+    } catch (err) {
+      await Promise.resolve(libp2p.stop()).catch(() => undefined);
+      throw err;
+    }
+    log.info(
+      { peerId: libp2p.peerId.toString(), listen: this.multiaddrs(), plugins: config.plugins.map((p) => p.definition.name) },
+      'node started',
+    );
+  }
+
+  multiaddrs(): string[] {
+    return this.libp2p?.getMultiaddrs().map((m) => m.toString()) ?? [];
+  }
+
+  get peerId(): string | undefined {
+    return this.libp2p?.peerId.toString();
+  }
+
+  get rpcStats(): RpcServer['stats'] | undefined {
+    return this.rpc?.stats;
+  }
+
+  async stop(): Promise<void> {
+    await this.host?.stop();
+    await this.libp2p?.stop();
+    this.log.info('node stopped');
+  }
+}

@@ -1,0 +1,126 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PlexusError } from './errors.js';
+import type { Logger } from './logger.js';
+import type { NodeInfo, PluginContext, PluginInstance } from './plugin.js';
+import type { ConfiguredPlugin } from './config/load.js';
+import type { RpcRegistrar } from './rpc/types.js';
+
+interface Running {
+  plugin: ConfiguredPlugin;
+  instance: PluginInstance;
+}
+
+export interface PluginHostServices {
+  log: Logger;
+  node: NodeInfo;
+  dataDir: string;
+  configDir: string;
+  /** Builds the registrar a plugin serves its RPC methods through. */
+  rpcFor(plugin: string, log: Logger): RpcRegistrar;
+  /** How long one plugin may take to stop before we move on. Default 15 s. */
+  stopTimeoutMs?: number;
+}
+
+/**
+ * Runs the configured plugins: all instances are created first (factories do no I/O), then started
+ * in dependency order. If one fails to start, those already started are stopped in reverse order
+ * and the failure is thrown with the plugin's name and cause.
+ */
+export class PluginHost {
+  private started: Running[] = [];
+  private state: 'idle' | 'starting' | 'running' | 'stopping' | 'stopped' = 'idle';
+
+  constructor(
+    private readonly plugins: ConfiguredPlugin[],
+    private readonly services: PluginHostServices,
+  ) {}
+
+  async start(): Promise<void> {
+    if (this.state !== 'idle') return;
+    this.state = 'starting';
+    const providers = new Map<string, Running>();
+    const created: Running[] = this.plugins.map((plugin) => {
+      const running: Running = { plugin, instance: undefined as unknown as PluginInstance };
+      running.instance = plugin.definition.create(this.contextFor(plugin, providers));
+      for (const cap of plugin.definition.provides) providers.set(cap, running);
+      return running;
+    });
+    for (const running of created) {
+      const name = running.plugin.definition.name;
+      const log = this.services.log;
+      try {
+        await mkdir(join(this.services.dataDir, name), { recursive: true, mode: 0o700 });
+        this.started.push(running);
+        await running.instance.start();
+        log.info({ plugin: name }, 'plugin started');
+      } catch (err) {
+        log.error({ plugin: name, err }, 'plugin failed to start; stopping the others');
+        await this.stopAll();
+        this.state = 'stopped';
+        const cause = err instanceof Error ? err.message : String(err);
+        throw new PlexusError('ERR_PLUGIN_START', `plugin '${name}' failed to start: ${cause}`, { cause: err, data: { plugin: name } });
+      }
+    }
+    this.state = 'running';
+  }
+
+  async stop(): Promise<void> {
+    if (this.state === 'stopping' || this.state === 'stopped' || this.state === 'idle') return;
+    this.state = 'stopping';
+    await this.stopAll();
+    this.state = 'stopped';
+  }
+
+  /** Stops started plugins in reverse order; one plugin's failure does not keep others running. */
+  private async stopAll(): Promise<void> {
+    const timeout = this.services.stopTimeoutMs ?? 15_000;
+    for (const running of this.started.reverse()) {
+      const name = running.plugin.definition.name;
+      try {
+        await withTimeout(running.instance.stop(), timeout, `plugin '${name}' did not stop within ${timeout} ms`);
+        this.services.log.info({ plugin: name }, 'plugin stopped');
+      } catch (err) {
+        this.services.log.error({ plugin: name, err }, 'plugin failed to stop cleanly');
+      }
+    }
+    this.started = [];
+  }
+
+  private contextFor(plugin: ConfiguredPlugin, providers: Map<string, Running>): PluginContext<unknown> {
+    const def = plugin.definition;
+    const log = this.services.log.child({ scope: def.name });
+    return {
+      name: def.name,
+      config: plugin.config,
+      dataDir: join(this.services.dataDir, def.name),
+      configDir: this.services.configDir,
+      log,
+      node: this.services.node,
+      rpc: this.services.rpcFor(def.name, log),
+      capability<T>(capability: string): T {
+        if (!def.requires.includes(capability)) {
+          throw new PlexusError('ERR_INTERNAL', `plugin '${def.name}' asked for '${capability}' without declaring it in requires`);
+        }
+        const provider = providers.get(capability);
+        const value = provider?.instance.capability?.(capability);
+        if (value === undefined) throw new PlexusError('ERR_INTERNAL', `capability '${capability}' is not available yet`);
+        return value as T;
+      },
+    };
+  }
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(message)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,119 @@
+import { randomBytes } from 'node:crypto';
+import { PlexusError } from '../errors.js';
+import { rpcSigningBytes } from '../crypto/canonical.js';
+import { type Ed25519KeyPair, isPublicKeyHex, isSignatureHex, signDetached, toHex, verifyHex } from '../crypto/ed25519.js';
+import type { RpcAuth } from './types.js';
+
+const NONCE_HEX = /^[0-9a-f]{32}$/;
+
+export interface SignInput {
+  protocol: string;
+  /** PeerId of the server the request is meant for. */
+  audience: string;
+  method: string;
+  params: unknown;
+}
+
+export function signRequest(input: SignInput, key: Ed25519KeyPair, now = Date.now()): RpcAuth {
+  const nonce = randomBytes(16).toString('hex');
+  const sig = signDetached(rpcSigningBytes({ ...input, ts: now, nonce }), key);
+  return { pubkey: toHex(key.publicKey), ts: now, nonce, sig: toHex(sig) };
+}
+
+export interface AuthPolicy {
+  /** Largest accepted |server clock - request ts|, in ms. */
+  maxSkewMs: number;
+  /** Requests signed before this instant are stale: nonces seen before a restart are not remembered. */
+  notBefore: number;
+}
+
+/**
+ * Checks an auth block: shape, signature, freshness, then the nonce. The nonce is recorded only
+ * after the signature verified, so a forger cannot burn someone else's nonces.
+ * Returns the signer's public key hex.
+ */
+export function verifyRequestAuth(input: SignInput, auth: unknown, policy: AuthPolicy, replay: ReplayCache, now = Date.now()): string {
+  if (auth === undefined || auth === null) throw new PlexusError('ERR_AUTH_REQUIRED', `${input.method} must be signed`);
+  const a = auth as Partial<RpcAuth>;
+  if (typeof a !== 'object' || !isPublicKeyHex(a.pubkey) || !Number.isSafeInteger(a.ts) || typeof a.nonce !== 'string' || !NONCE_HEX.test(a.nonce) || !isSignatureHex(a.sig)) {
+    throw new PlexusError('ERR_SIGNATURE_INVALID', 'auth must be {pubkey: 64 hex, ts: integer ms, nonce: 32 hex, sig: 128 hex}');
+  }
+  const ts = a.ts as number;
+  const bytes = rpcSigningBytes({ ...input, ts, nonce: a.nonce });
+  if (!verifyHex(bytes, a.sig, a.pubkey)) throw new PlexusError('ERR_SIGNATURE_INVALID', 'signature does not verify');
+  if (Math.abs(now - ts) > policy.maxSkewMs || ts < policy.notBefore) {
+    throw new PlexusError('ERR_TIMESTAMP_STALE', `request timestamp ${ts} is outside the allowed window (server time ${now}, skew ${policy.maxSkewMs} ms)`, {
+      data: { serverTime: now, maxSkewMs: policy.maxSkewMs },
+    });
+  }
+  if (!replay.remember(`${a.pubkey}:${a.nonce}`, ts + policy.maxSkewMs)) {
+    throw new PlexusError('ERR_REPLAY', 'nonce already used by this key');
+  }
+  return a.pubkey;
+}
+
+/**
+ * Remembers nonces until their request could no longer pass the freshness check, so memory is
+ * bounded by (request rate x 2 x skew). Expiry is swept lazily in insertion order.
+ */
+export class ReplayCache {
+  private readonly seen = new Map<string, number>();
+
+  /** False when the key was already seen and has not expired. */
+  remember(key: string, expiresAt: number, now = Date.now()): boolean {
+    this.sweep(now);
+    const prev = this.seen.get(key);
+    if (prev !== undefined && prev >= now) return false;
+    this.seen.set(key, expiresAt);
+    return true;
+  }
+
+  get size(): number {
+    return this.seen.size;
+  }
+
+  private sweep(now: number): void {
+    // Entries are inserted with roughly increasing expiry; stop at the first live one.
+    for (const [key, exp] of this.seen) {
+      if (exp >= now) break;
+      this.seen.delete(key);
+    }
+  }
+}
+
+export interface RateLimit {
+  /** Sustained requests per second per peer. */
+  perSecond: number;
+  /** Requests a peer may send at once after being idle. */
+  burst: number;
+}
+
+/** Token bucket per peer; idle buckets are dropped so the map does not grow without bound. */
+export class RateLimiter {
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  private lastSweep = 0;
+
+  constructor(private readonly limit: RateLimit) {}
+
+  take(peer: string, now = Date.now()): boolean {
+    if (this.limit.perSecond <= 0) return true;
+    let b = this.buckets.get(peer);
+    if (b === undefined) {
+      b = { tokens: this.limit.burst, at: now };
+      this.buckets.set(peer, b);
+    } else {
+      b.tokens = Math.min(this.limit.burst, b.tokens + ((now - b.at) / 1000) * this.limit.perSecond);
+      b.at = now;
+    }
+    if (now - this.lastSweep > 60_000) this.sweep(now);
+    if (b.tokens < 1) return false;
+    b.tokens -= 1;
+    return true;
+  }
+
+  private sweep(now: number): void {
+    this.lastSweep = now;
+    const refill = (this.limit.burst / this.limit.perSecond) * 1000;
+    for (const [peer, b] of this.buckets) if (now - b.at > refill) this.buckets.delete(peer);
+  }
+}

@@ -1,0 +1,112 @@
+import type { Command } from 'commander';
+import { type Identity, PlexusError, RpcClient, runCommand, signDetached, toHex, usage, userIdentity, intFlag, loadOrCreateIdentity } from '@plexus/core';
+import { recordPayload, updateKeyPayload } from './payload.js';
+import type { PhonebookRecord } from './registry.js';
+
+const PROTOCOL = '/plexus/phonebook/1';
+
+interface Common {
+  explorer?: string;
+  key?: string;
+  json?: boolean;
+  timeout?: string;
+}
+
+function explorerOf(opts: Common): string {
+  const explorer = opts.explorer ?? process.env.PLEXUS_EXPLORER;
+  if (explorer === undefined || explorer === '') throw usage('--explorer MULTIADDR is required (or set PLEXUS_EXPLORER)');
+  return explorer;
+}
+
+async function withClient<T>(opts: Common, identity: Identity | undefined, fn: (c: RpcClient) => Promise<T>): Promise<T> {
+  const timeoutMs = intFlag('timeout', opts.timeout, 10_000);
+  const client = await RpcClient.connect(explorerOf(opts), identity === undefined ? { timeoutMs } : { key: identity.keyPair, timeoutMs });
+  try {
+    return await fn(client);
+  } finally {
+    await client.close();
+  }
+}
+
+function human(r: PhonebookRecord): string {
+  return [
+    `tid:         ${r.tid}`,
+    `name:        ${r.name}`,
+    `email:       ${r.email}`,
+    `pubkey:      ${r.pubkey}`,
+    `ipaddr:      ${r.ipaddr || '-'}`,
+    `description: ${r.description || '-'}`,
+  ].join('\n');
+}
+
+function common(cmd: Command): Command {
+  return cmd
+    .option('--explorer <multiaddr>', 'explorer to talk to (default: $PLEXUS_EXPLORER)')
+    .option('--json', 'machine-readable output')
+    .option('--timeout <ms>', 'per-call deadline in ms', '10000');
+}
+
+/** `plexus phonebook ...`: the client side of the phonebook. */
+export function registerCli(program: Command): void {
+  const pb = program.command('phonebook').description('register and look up names on an explorer');
+
+  common(pb.command('register'))
+    .description('register NAME for your key (created if absent), then set email, ipaddr and description')
+    .requiredOption('--name <name>', 'name to register (lowercase DNS labels)')
+    .requiredOption('--email <email>', 'contact email')
+    .option('--description <text>', 'free text', '')
+    .option('--ipaddr <ip>', 'IPv4 or IPv6 address', '')
+    .option('--wallet <name>', 'wallet name', '')
+    .option('--key <file>', 'your key file (default: $PLEXUS_KEY or ~/.config/plexus/client.key)')
+    .action(async (opts: Common & { name: string; email: string; description: string; ipaddr: string; wallet: string }) => {
+      await runCommand(opts, async () => {
+        const me = await userIdentity(opts.key, true);
+        return withClient(opts, me, async (c) => {
+          const rec = await c.call<PhonebookRecord>(PROTOCOL, 'name_register', { name: opts.name, email: opts.email, pubkey: me.publicKeyHex, wallet_name: opts.wallet }, { signed: true });
+          const fields = { tid: rec.tid, name: opts.name, email: opts.email, ipaddr: opts.ipaddr, description: opts.description, pubkey: me.publicKeyHex };
+          const sig = toHex(signDetached(recordPayload(fields), me.keyPair));
+          return c.call<PhonebookRecord>(PROTOCOL, 'record_register', { ...fields, sender_signature_hex: sig }, { signed: true });
+        });
+      }, human);
+    });
+
+  common(pb.command('get'))
+    .description('look up a record by name or tid')
+    .argument('<name-or-tid>', 'a name, or a numeric tid')
+    .action(async (target: string, opts: Common) => {
+      await runCommand(opts, async () => {
+        const params = /^[0-9]+$/.test(target) ? { tid: Number(target) } : { name: target };
+        return withClient(opts, undefined, (c) => c.call<PhonebookRecord>(PROTOCOL, 'get', params));
+      }, human);
+    });
+
+  common(pb.command('list'))
+    .description('list records in tid order, one page at a time')
+    .option('--cursor <tid>', 'list records after this tid', '0')
+    .option('--limit <n>', 'records per page')
+    .action(async (opts: Common & { cursor: string; limit?: string }) => {
+      await runCommand(opts, async () => {
+        const params = { cursor: intFlag('cursor', opts.cursor, 0), ...(opts.limit === undefined ? {} : { limit: intFlag('limit', opts.limit, 50) }) };
+        return withClient(opts, undefined, (c) => c.call<{ records: PhonebookRecord[]; next: number | null }>(PROTOCOL, 'list', params));
+      }, (page) => [...page.records.map((r) => `${String(r.tid).padStart(6)}  ${r.name}  ${r.pubkey}`), page.next === null ? '(end)' : `(more: --cursor ${page.next})`].join('\n'));
+    });
+
+  common(pb.command('update-key'))
+    .description('move NAME to a new key, signed by the current key; the new key file is created if absent')
+    .requiredOption('--name <name>', 'the registered name')
+    .requiredOption('--new-key <file>', 'key file of the new key')
+    .option('--key <file>', 'current key file (default: $PLEXUS_KEY or ~/.config/plexus/client.key)')
+    .action(async (opts: Common & { name: string; newKey: string }) => {
+      await runCommand(opts, async () => {
+        const old = await userIdentity(opts.key, false);
+        const next = await loadOrCreateIdentity(opts.newKey);
+        if (next.publicKeyHex === old.publicKeyHex) throw usage('--new-key holds the same key as --key');
+        return withClient(opts, old, async (c) => {
+          const rec = await c.call<PhonebookRecord>(PROTOCOL, 'get', { name: opts.name });
+          if (rec.pubkey !== old.publicKeyHex) throw new PlexusError('ERR_PUBKEY_MISMATCH', `'${opts.name}' is not registered with the key in ${old.path}`);
+          const signature = toHex(signDetached(updateKeyPayload(rec.tid, next.publicKeyHex), old.keyPair));
+          return c.call<PhonebookRecord>(PROTOCOL, 'update_public_key', { tid: rec.tid, new_pubkey: next.publicKeyHex, signature }, { signed: true });
+        });
+      }, (r) => `${human(r)}\nthe name now belongs to ${opts.newKey}`);
+    });
+}

@@ -29,7 +29,14 @@ export class PlexusNode {
     const identity = await loadOrCreateIdentity(join(config.dataDir, NODE_KEY_FILE));
     this.identity = identity;
     if (identity.created) log.info({ path: identity.path }, 'created node identity');
-    const libp2p = await createP2pNode({ listen: config.node.listen, privateKey: await libp2pPrivateKey(identity) });
+    const p2p = config.node.p2p;
+    const libp2p = await createP2pNode({
+      listen: config.node.listen,
+      privateKey: await libp2pPrivateKey(identity),
+      maxConnections: p2p.maxConnections,
+      inboundPerHostPerSecond: p2p.inboundPerHostPerSecond,
+      maxPendingInbound: p2p.maxPendingInbound,
+    });
     this.libp2p = libp2p;
     const rpc = new RpcServer(libp2p, config.node.rpc, log.child({ scope: 'rpc' }));
     this.rpc = rpc;

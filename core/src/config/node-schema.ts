@@ -31,6 +31,16 @@ export const RpcConfigSchema = z.strictObject({
     .prefault({}),
 });
 
+/** `node.p2p`: connection limits of the libp2p host. */
+export const P2pConfigSchema = z.strictObject({
+  /** Open connections at most. Default 1024. */
+  maxConnections: z.number().int().min(1).default(1024),
+  /** New inbound connections accepted per second from one IP (many CLI clients share a NAT). Default 100. */
+  inboundPerHostPerSecond: z.number().int().min(1).default(100),
+  /** Inbound connections in handshake at once. Default 256. */
+  maxPendingInbound: z.number().int().min(1).default(256),
+});
+
 /** The `node:` block. */
 export const NodeConfigSchema = z.strictObject({
   /** Human name of the node, used in logs. Default: the host name. */
@@ -49,7 +59,9 @@ export const NodeConfigSchema = z.strictObject({
     })
     .prefault({}),
   rpc: RpcConfigSchema.prefault({}),
+  p2p: P2pConfigSchema.prefault({}),
 });
 
 export type NodeConfig = z.infer<typeof NodeConfigSchema>;
 export type RpcConfig = z.infer<typeof RpcConfigSchema>;
+export type P2pConfig = z.infer<typeof P2pConfigSchema>;

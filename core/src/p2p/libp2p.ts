@@ -12,6 +12,8 @@ export interface P2pOptions {
   /** Omitted: an ephemeral key (CLI clients sign with their own key, not the transport key). */
   privateKey?: PrivateKey;
   maxConnections?: number;
+  inboundPerHostPerSecond?: number;
+  maxPendingInbound?: number;
 }
 
 /** The one libp2p stack plexus speaks: TCP, noise, yamux, identify, ping. */
@@ -22,7 +24,12 @@ export async function createP2pNode(options: P2pOptions): Promise<Libp2p> {
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    connectionManager: { maxConnections: options.maxConnections ?? 1024 },
+    connectionManager: {
+      maxConnections: options.maxConnections ?? 1024,
+      // libp2p's defaults (5 new connections/s per IP, 10 pending) refuse a burst of CLI clients.
+      inboundConnectionThreshold: options.inboundPerHostPerSecond ?? 100,
+      maxIncomingPendingConnections: options.maxPendingInbound ?? 256,
+    },
     services: { identify: identify(), ping: ping() },
   });
 }

@@ -93,7 +93,6 @@ export class RpcClient {
     if (!open.stream.send(bytes)) await open.stream.onDrain();
   }
 
-  /** Waits for the next response that carries no id we sent (error frames with id null). */
   async close(): Promise<void> {
     for (const s of this.streams.values()) {
       const open = await s.catch(() => undefined);
@@ -106,6 +105,9 @@ export class RpcClient {
 
   /** Frames answered with id null (protocol-level errors) are delivered here. */
   onOrphanError: ((error: { code: string; message: string }) => void) | undefined;
+
+  /** Every response that matches no pending call (e.g. answers to `sendRaw`) is delivered here. */
+  onUnmatched: ((response: RpcResponseFrame) => void) | undefined;
 
   private stream(protocol: string): Promise<OpenStream> {
     let s = this.streams.get(protocol);
@@ -160,7 +162,8 @@ export class RpcClient {
     const id = typeof response.id === 'number' ? response.id : null;
     const p = id === null ? undefined : open.pending.get(id);
     if (p === undefined) {
-      if ('error' in response) this.onOrphanError?.(response.error);
+      this.onUnmatched?.(response);
+      if ('error' in response && response.id === null) this.onOrphanError?.(response.error);
       return;
     }
     open.pending.delete(id as number);

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Idempotent set-up of a plexus checkout on Debian: Node.js 24 (project-local, in .tools/node),
+# the Debian packages plexus needs, `npm ci` when the lock file changed, and the TypeScript build.
+#   scripts/setup.sh            what running a node needs (redis-server)
+#   scripts/setup.sh --test     also what the test suite needs (dig, ip, ...)
+set -euo pipefail
+root=$(cd -P "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+say() { printf 'setup: %s\n' "$*" >&2; }
+
+node_dir="$root/.tools/node"
+if ! "$node_dir/bin/node" --version 2>/dev/null | grep -q '^v24\.'; then
+  command -v npm >/dev/null || { say "npm is needed to fetch Node.js 24 (apt-get install -y npm, or any Node.js with npm)"; exit 1; }
+  say "installing Node.js 24 into .tools/node (leaves the system's node alone)"
+  npm install --global --prefix "$node_dir" --no-audit --no-fund --loglevel=error node@24 >&2
+  "$node_dir/bin/node" --version | grep -q '^v24\.' || { say "Node.js 24 did not install"; exit 1; }
+fi
+export PATH="$node_dir/bin:$PATH"
+
+packages=(redis-server)
+if [ "${1:-}" = "--test" ]; then
+  packages+=(dnsutils iproute2 procps psmisc)
+fi
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  say "installing Debian packages: ${missing[*]}"
+  $sudo apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+  # Debian starts a system redis on 6379 when it installs it; plexus manages its own instances.
+  if [[ " ${missing[*]} " == *" redis-server "* ]] && command -v systemctl >/dev/null && systemctl is-active --quiet redis-server 2>/dev/null; then
+    $sudo systemctl disable --now redis-server >&2 || true
+  fi
+fi
+
+lock_hash=$(sha256sum package-lock.json | cut -c1-64)
+if [ "$(cat node_modules/.plexus-lock-hash 2>/dev/null || true)" != "$lock_hash" ]; then
+  say "npm ci"
+  npm ci --no-audit --no-fund --loglevel=error >&2
+  echo "$lock_hash" > node_modules/.plexus-lock-hash
+fi
+
+say "building"
+npx --no-install tsc -b tsconfig.json >&2
+chmod +x core/dist/src/cli/main.js

@@ -1,0 +1,149 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { NodeProcess, ROOT, explorerConfig, freePort, isListening, killAllNodes, removeDir, runCli, tempDir, writeConfig } from './lib/harness.js';
+
+describe('plexus CLI and node lifecycle', () => {
+  let dir: string;
+  before(async () => {
+    dir = await tempDir();
+  });
+  after(async () => {
+    await killAllNodes();
+    await removeDir(dir);
+  });
+
+  test('check-config accepts every shipped role config', async () => {
+    for (const name of ['dev', 'explorer']) {
+      const r = await runCli(['check-config', '--config', join(ROOT, 'configs', `${name}.yaml`), '--json']);
+      assert.equal(r.code, 0, `${name}: ${r.stdout}${r.stderr}`);
+      assert.equal(r.json.ok, true);
+    }
+  });
+
+  test('check-config exits 2 and names the file, key path and expectation of every error', async () => {
+    const file = await writeConfig(
+      dir,
+      'broken',
+      `node:
+  lisen: [/ip4/127.0.0.1/tcp/1]
+  rpc: { maxFrameBytes: big }
+plugins:
+  phonebook: { pagesize: 3 }
+`,
+    );
+    const r = await runCli(['check-config', '--config', file, '--json']);
+    assert.equal(r.code, 2);
+    assert.equal(r.json.error.code, 'ERR_CONFIG_INVALID');
+    const paths = r.json.error.data.issues.map((i: { path: string }) => i.path).sort();
+    assert.deepEqual(paths, ['node.lisen', 'node.rpc.maxFrameBytes', 'plugins.phonebook.pagesize']);
+    // Fixing the unknown key leaves the capability error, which names the providing plugin.
+    const file2 = await writeConfig(dir, 'nostore', 'plugins:\n  phonebook: {}\n');
+    const r2 = await runCli(['check-config', '--config', file2]);
+    assert.equal(r2.code, 2);
+    assert.match(r2.stderr, /nostore\.yaml: plugins\.phonebook: requires capability 'store'.*plugin 'store'/);
+    const human = await runCli(['check-config', '--config', file]);
+    assert.equal(human.code, 2);
+    assert.match(human.stderr, /broken\.yaml: node\.lisen: unknown key 'lisen'/);
+  });
+
+  test('a missing config file and bad flags exit 2', async () => {
+    const r = await runCli(['check-config', '--config', join(dir, 'nope.yaml')]);
+    assert.equal(r.code, 2);
+    const bad = await runCli(['start', '--no-such-flag']);
+    assert.equal(bad.code, 2);
+  });
+
+  test('id creates the identity key 0600 and prints a stable peer id and multiaddrs', async () => {
+    const { file, ports } = await explorerConfig(dir);
+    const a = await runCli(['id', '--config', file, '--json']);
+    assert.equal(a.code, 0, a.stderr);
+    assert.match(a.json.peerId, /^12D3KooW/);
+    assert.deepEqual(a.json.multiaddrs, [`/ip4/127.0.0.1/tcp/${ports.p2p}/p2p/${a.json.peerId}`]);
+    const mode = (await stat(a.json.keyFile)).mode & 0o777;
+    assert.equal(mode, 0o600);
+    const b = await runCli(['id', '--config', file, '--json']);
+    assert.equal(b.json.peerId, a.json.peerId);
+    const human = await runCli(['id', '--config', file]);
+    assert.match(human.stdout, new RegExp(`peer id: +${a.json.peerId}`));
+  });
+
+  test('the node started with a config has the peer id `id` printed, and SIGINT stops it and its redis cleanly', async () => {
+    const sub = await tempDir();
+    try {
+      const { file, ports } = await explorerConfig(sub);
+      const id = await runCli(['id', '--config', file, '--json']);
+      const node = await NodeProcess.start(file);
+      assert.equal(node.multiaddr, id.json.multiaddrs[0]);
+      assert.equal(await isListening(ports.redis), true);
+      const exit = await node.stop('SIGINT');
+      assert.equal(exit.code, 0, node.stderr);
+      assert.equal(await isListening(ports.redis), false, 'redis-server stopped with the node');
+      assert.match(node.stderr, /"plugin":"phonebook","msg":"plugin stopped"[\s\S]*"plugin":"store","msg":"plugin stopped"/);
+    } finally {
+      await removeDir(sub);
+    }
+  });
+
+  test('when a plugin fails to start, the started ones are stopped in reverse order and the process exits 1 with the cause', async () => {
+    const sub = await tempDir();
+    try {
+      const redis = await freePort();
+      const file = await writeConfig(
+        sub,
+        'failing',
+        `node:
+  dataDir: ${join(sub, 'data')}
+  listen: [/ip4/127.0.0.1/tcp/${await freePort()}]
+plugins:
+  store: { port: ${redis} }
+  ${join(ROOT, 'test/fixtures/failing-plugin.js')}: { reason: disk on fire }
+`,
+      );
+      const r = await NodeProcess.startExpectingFailure(file);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /ERR_PLUGIN_START: plugin 'failer' failed to start: disk on fire/);
+      assert.match(r.stderr, /"plugin":"store","msg":"plugin stopped"/);
+      assert.equal(await isListening(redis), false, 'the store started before the failure was stopped');
+    } finally {
+      await removeDir(sub);
+    }
+  });
+
+  test('a store port already in use fails the start with exit 1 naming the store plugin', async () => {
+    const sub = await tempDir();
+    const { createServer } = await import('node:net');
+    const blocker = createServer();
+    const port = await freePort();
+    await new Promise<void>((res) => blocker.listen(port, '127.0.0.1', () => res()));
+    try {
+      const file = await writeConfig(
+        sub,
+        'busy',
+        `node:
+  dataDir: ${join(sub, 'data')}
+  listen: [/ip4/127.0.0.1/tcp/${await freePort()}]
+plugins:
+  store: { port: ${port} }
+  phonebook: {}
+`,
+      );
+      const r = await NodeProcess.startExpectingFailure(file);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /ERR_PLUGIN_START: plugin 'store' failed to start/);
+    } finally {
+      blocker.close();
+      await removeDir(sub);
+    }
+  });
+
+  test('--help lists the node commands and installed plugins', async () => {
+    const r = await runCli(['--help']);
+    assert.equal(r.code, 0);
+    for (const word of ['start', 'check-config', 'id', 'phonebook']) assert.match(r.stdout, new RegExp(`\\b${word}\\b`));
+    const pb = await runCli(['phonebook', '--help']);
+    assert.equal(pb.code, 0);
+    for (const word of ['register', 'get', 'update-key', 'list']) assert.match(pb.stdout, new RegExp(`\\b${word}\\b`));
+  });
+});

@@ -1,0 +1,117 @@
+import { Redis, type RedisOptions } from 'ioredis';
+import type { Logger } from '@plexus/core';
+import { TIMED_OUT, withDeadline } from './deadline.js';
+
+/** Where and how to connect: a URL (external mode) and/or explicit options. */
+export interface ClientTarget {
+  readonly url?: string | undefined;
+  readonly options: RedisOptions;
+}
+
+/** Longest pause between reconnect attempts: redis is back in use within this after it returns. */
+const MAX_RECONNECT_DELAY_MS = 2_000;
+
+/** Reconnect forever with capped exponential backoff (50 ms, 100 ms, ... 2 s). */
+export function reconnectDelay(attempt: number): number {
+  return Math.min(50 * 2 ** Math.min(attempt - 1, 10), MAX_RECONNECT_DELAY_MS);
+}
+
+/**
+ * Opens a client with the store's settings. The command and its duplicates share them, so a
+ * `duplicate()` behaves exactly like the shared connection.
+ */
+export function openClient(target: ClientTarget, log: Logger): Redis {
+  const options: RedisOptions = {
+    ...target.options,
+    lazyConnect: false,
+    // One retry covers a command caught by a reconnect; after that it fails instead of hanging.
+    maxRetriesPerRequest: 1,
+    retryStrategy: reconnectDelay,
+    connectionName: 'plexus-store',
+  };
+  const client = target.url === undefined ? new Redis(options) : new Redis(target.url, options);
+  // Until the first ready, commands queue so that a fresh client (e.g. a duplicate) can be used at
+  // once; afterwards nothing queues, so while redis is down commands fail fast instead of piling up.
+  client.once('ready', () => {
+    client.options.enableOfflineQueue = false;
+  });
+  let wasReady = false;
+  client.on('ready', () => {
+    if (wasReady) log.info('store connection is back');
+    wasReady = true;
+  });
+  client.on('close', () => {
+    if (wasReady && client.status !== 'end') log.warn('store connection lost; reconnecting');
+  });
+  // Without a listener ioredis prints every failed reconnect to the console.
+  client.on('error', (err: Error) => log.debug({ err }, 'store connection error'));
+  return client;
+}
+
+/**
+ * Waits until `client` is ready (connected, authenticated, data loaded) or `ms` passed.
+ * @returns undefined when ready, else why not (the last connection error, if any).
+ */
+export async function waitReady(client: Redis, ms: number): Promise<string | undefined> {
+  if (client.status === 'ready') return undefined;
+  let lastError: string | undefined;
+  const onError = (err: Error): void => {
+    lastError = err.message;
+  };
+  let onReady: (() => void) | undefined;
+  const ready = new Promise<void>((resolve) => {
+    onReady = resolve;
+    client.once('ready', resolve);
+  });
+  client.on('error', onError);
+  try {
+    const result = await withDeadline(ready, ms);
+    return result === TIMED_OUT ? `not ready within ${ms} ms (${lastError ?? 'no answer'})` : undefined;
+  } finally {
+    client.off('error', onError);
+    if (onReady !== undefined) client.off('ready', onReady);
+  }
+}
+
+/** What a one-shot probe learnt about the server on a port. */
+export interface ProbeResult {
+  pid: number;
+  /** Still loading its AOF: up, but not serving data yet. */
+  loading: boolean;
+}
+
+/**
+ * Asks the redis at host:port for its process id and loading state (`INFO`). One try, no reconnects,
+ * no ready check (which would block while the AOF loads): used to tell our freshly spawned child apart
+ * from any other server answering on the same port.
+ */
+export async function probeRedis(host: string, port: number, password: string | undefined, ms = 1_000): Promise<ProbeResult | undefined> {
+  const probe = new Redis({
+    host,
+    port,
+    password,
+    lazyConnect: true,
+    enableReadyCheck: false,
+    retryStrategy: () => null,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    connectTimeout: ms,
+  });
+  probe.on('error', () => {});
+  try {
+    const info = await withDeadline(probe.connect().then(() => probe.info()), ms);
+    if (info === TIMED_OUT) return undefined;
+    const pid = /^process_id:(\d+)/m.exec(info)?.[1];
+    return pid === undefined ? undefined : { pid: Number(pid), loading: /^loading:1/m.test(info) };
+  } catch {
+    return undefined;
+  } finally {
+    probe.disconnect();
+  }
+}
+
+/** Closes a client politely when it is connected, and for sure in every case. */
+export async function closeClient(client: Redis, ms = 2_000): Promise<void> {
+  if (client.status === 'ready') await withDeadline(client.quit().catch(() => undefined), ms);
+  client.disconnect();
+}

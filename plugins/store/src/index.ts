@@ -1,0 +1,24 @@
+import { definePlugin, type PluginDefinition } from '@plexus/core';
+import { storeConfigSchema, type StoreConfig } from './config.js';
+import { Store } from './store.js';
+
+/**
+ * The `store` plugin: Redis for the other plugins, as the `store` capability. By default it runs its
+ * own `redis-server` child (AOF persistence, fsync on every write) in `<dataDir>/store/redis/`; with
+ * `mode: external` it connects to a Redis someone else runs.
+ */
+export const plugin: PluginDefinition<StoreConfig> = definePlugin<StoreConfig>({
+  name: 'store',
+  version: '0.1.0',
+  description: 'Redis for the other plugins: a managed redis-server child or an external Redis',
+  provides: ['store'],
+  requires: [],
+  configSchema: storeConfigSchema,
+  create: (ctx) => new Store(ctx),
+});
+
+export default plugin;
+
+export { storeConfigSchema, STORE_DEFAULTS, isLoopback, type StoreConfig } from './config.js';
+export { renderRedisConf, redisPaths, type RedisConfInput } from './redis-conf.js';
+export type { Store } from './store.js';

@@ -1,0 +1,124 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createConnection, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { TestContext } from 'node:test';
+import { Redis } from 'ioredis';
+import { silentLogger, type PluginContext, type PluginInstance, type StoreCapability } from '@plexus/core';
+import { plugin, storeConfigSchema, type StoreConfig } from '../src/index.js';
+
+/** A port nobody listens on right now (bound on 0, then released). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return address.port;
+}
+
+/** A temp dir removed when the test ends, pass or fail. */
+export async function tempDir(t: TestContext): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'plexus-store-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** The context the core would hand the plugin, built by hand. */
+export function makeContext(config: StoreConfig, dataDir: string, configDir = dataDir): PluginContext<StoreConfig> {
+  return {
+    name: 'store',
+    config,
+    dataDir,
+    configDir,
+    log: silentLogger(),
+    node: { name: 'test', peerId: 'test', publicKeyHex: '' },
+    rpc: {
+      serve() {
+        throw new Error('unused');
+      },
+      unserve() {
+        throw new Error('unused');
+      },
+    },
+    capability<T>(): T {
+      throw new Error('the store requires no capability');
+    },
+  };
+}
+
+export interface Running {
+  instance: PluginInstance;
+  store: StoreCapability;
+}
+
+/**
+ * Creates a store from a raw config block (validated like the core does), starts it and stops it when
+ * the test ends, even on failure.
+ */
+export async function startStore(t: TestContext, raw: Record<string, unknown>, dataDir: string, configDir?: string): Promise<Running> {
+  const instance = createStore(t, raw, dataDir, configDir);
+  await instance.start();
+  return { instance, store: instance.capability?.('store') as StoreCapability };
+}
+
+/** Like `startStore` without starting: for tests that expect start to fail. */
+export function createStore(t: TestContext, raw: Record<string, unknown>, dataDir: string, configDir?: string): PluginInstance {
+  const config = storeConfigSchema.parse(raw);
+  const instance = plugin.create(makeContext(config, dataDir, configDir));
+  t.after(() => instance.stop());
+  return instance;
+}
+
+/** Process id of the redis-server behind a client. */
+export async function serverPid(redis: Redis): Promise<number> {
+  const info = await redis.info('server');
+  return Number(/^process_id:(\d+)/m.exec(info)?.[1]);
+}
+
+/** Kills `pid` if it still exists; for cleanup. */
+export function killQuietly(pid: number | undefined, signal: NodeJS.Signals = 'SIGKILL'): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+/** Polls `check` until it returns a value other than undefined, or fails after `ms`. */
+export async function waitFor<T>(what: string, check: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await check().catch(() => undefined);
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await delay(25);
+  }
+}
+
+/** A one-off client with no retries, closed when the test ends. */
+export function rawClient(t: TestContext, port: number, password?: string): Redis {
+  const client = new Redis({ host: '127.0.0.1', port, password, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+  client.on('error', () => {});
+  t.after(() => client.disconnect());
+  return client;
+}
+
+/** Sends one inline command over a bare socket (no HELLO, no AUTH) and returns the first reply line. */
+export async function rawCommand(port: number, command: string): Promise<string> {
+  const socket = createConnection({ host: '127.0.0.1', port });
+  try {
+    socket.write(`${command}\r\n`);
+    let reply = '';
+    for await (const chunk of socket) {
+      reply += String(chunk);
+      const end = reply.indexOf('\r\n');
+      if (end >= 0) return reply.slice(0, end);
+    }
+    return reply;
+  } finally {
+    socket.destroy();
+  }
+}

@@ -28,9 +28,13 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  say "installing Debian packages: ${missing[*]}"
-  $sudo apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+  say "installing Debian packages: ${missing[*]} (log: .tools/apt.log)"
+  mkdir -p "$root/.tools"
+  if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$root/.tools/apt.log" 2>&1; then
+    tail -n 30 "$root/.tools/apt.log" >&2
+    say "apt-get failed; see .tools/apt.log"
+    exit 1
+  fi
   # Debian starts a system redis on 6379 when it installs it; plexus manages its own instances.
   if [[ " ${missing[*]} " == *" redis-server "* ]] && command -v systemctl >/dev/null && systemctl is-active --quiet redis-server 2>/dev/null; then
     $sudo systemctl disable --now redis-server >&2 || true

@@ -1,4 +1,5 @@
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { link, mkdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import { dirname } from 'node:path';
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
@@ -36,12 +37,17 @@ export async function loadOrCreateIdentity(path: string): Promise<Identity> {
   const keyPair = generateKeyPair();
   const file: KeyFile = { type: 'ed25519', seed: toHex(keyPair.seed), publicKey: toHex(keyPair.publicKey) };
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  // Written in full to a temp file, then hard-linked into place: link() fails with EEXIST
+  // atomically, so a concurrent process never sees a half-written key and never overwrites one.
+  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  await writeFile(tmp, `${JSON.stringify(file)}\n`, { mode: 0o600, flag: 'wx' });
   try {
-    // 'wx': never overwrite a key another process created a moment ago.
-    await writeFile(path, `${JSON.stringify(file)}\n`, { mode: 0o600, flag: 'wx' });
+    await link(tmp, path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return loadIdentity(path);
     throw err;
+  } finally {
+    await unlink(tmp).catch(() => undefined);
   }
   return { keyPair, publicKeyHex: file.publicKey, path, created: true };
 }
@@ -58,7 +64,7 @@ export async function loadIdentity(path: string): Promise<Identity> {
   } catch {
     throw new PlexusError('ERR_KEY_FILE', `${path} is not a plexus key file (expected JSON)`);
   }
-  if (parsed.type !== 'ed25519' || typeof parsed.seed !== 'string' || !/^[0-9a-f]{64}$/.test(parsed.seed)) {
+  if (parsed === null || typeof parsed !== 'object' || parsed.type !== 'ed25519' || typeof parsed.seed !== 'string' || !/^[0-9a-f]{64}$/.test(parsed.seed)) {
     throw new PlexusError('ERR_KEY_FILE', `${path}: expected {"type":"ed25519","seed":"<64 hex>"}`);
   }
   const keyPair = keyPairFromSeed(Buffer.from(parsed.seed, 'hex'));

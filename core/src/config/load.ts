@@ -52,28 +52,41 @@ export async function parseConfig(text: string, file: string, dir: string): Prom
   if (doc.errors.length > 0) {
     throw new ConfigError(doc.errors.map((e) => ({ file, path: '', message: `YAML: ${e.message.split('\n')[0]}` })));
   }
-  const top = TopSchema.safeParse(doc.toJS() ?? {});
-  if (!top.success) throw new ConfigError(fromZod(file, [], top.error));
+  const raw = (doc.toJS() ?? {}) as unknown;
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new ConfigError([{ file, path: '', message: 'expected a mapping with `node:` and `plugins:`' }]);
+  }
+  const top = TopSchema.safeParse(raw, { reportInput: true });
+  if (!top.success) {
+    issues.push(...fromZod(file, [], top.error));
+    // Unknown top-level keys do not stop the rest of the file from being checked.
+    if (top.error.issues.some((i) => i.code !== 'unrecognized_keys')) throw new ConfigError(issues);
+  }
+  const topData = (top.success ? top.data : { node: (raw as Record<string, unknown>).node, plugins: (raw as Record<string, unknown>).plugins }) as z.infer<typeof TopSchema>;
 
-  const node = NodeConfigSchema.safeParse(top.data.node ?? {});
+  const node = NodeConfigSchema.safeParse(topData.node ?? {}, { reportInput: true });
   if (!node.success) issues.push(...fromZod(file, ['node'], node.error));
 
   const plugins: ConfiguredPlugin[] = [];
-  for (const [key, block] of Object.entries(top.data.plugins ?? {})) {
+  // Plugins whose block is invalid still take part in the capability check, so their consumers
+  // are not told that a configured plugin is missing.
+  const known: { key: string; provides: readonly string[]; requires: readonly string[] }[] = [];
+  for (const [key, block] of Object.entries(topData.plugins ?? {})) {
     const loaded = await loadPlugin(key, dir);
     if (!loaded.ok) {
       issues.push({ file, path: `plugins.${key}`, message: loaded.reason });
       continue;
     }
-    const parsed = loaded.definition.configSchema.safeParse(block ?? {});
+    known.push({ key, provides: loaded.definition.provides, requires: loaded.definition.requires });
+    const parsed = loaded.definition.configSchema.safeParse(block ?? {}, { reportInput: true });
     if (!parsed.success) issues.push(...fromZod(file, ['plugins', key], parsed.error));
     else plugins.push({ key, definition: loaded.definition, config: parsed.data });
   }
-  if (Object.keys(top.data.plugins ?? {}).length === 0) {
+  if (Object.keys(topData.plugins ?? {}).length === 0) {
     issues.push({ file, path: 'plugins', message: 'expected at least one plugin (for example `store: {}`)' });
   }
 
-  const ordered = orderPlugins(plugins.map((p) => ({ key: p.key, provides: p.definition.provides, requires: p.definition.requires })));
+  const ordered = orderPlugins(known);
   if (!ordered.ok) {
     for (const m of ordered.missing) {
       const providers = await providersOf(m.capability, dir);
@@ -85,7 +98,7 @@ export async function parseConfig(text: string, file: string, dir: string): Prom
     }
     if (ordered.cycle !== undefined) issues.push({ file, path: 'plugins', message: `dependency cycle: ${ordered.cycle.join(' -> ')}` });
   }
-  if (issues.length > 0 || !node.success || !ordered.ok) throw new ConfigError(issues);
+  if (issues.length > 0 || !node.success || !ordered.ok || plugins.length !== known.length) throw new ConfigError(issues);
 
   const byKey = new Map(plugins.map((p) => [p.key, p]));
   return {

@@ -46,7 +46,7 @@ export function verifyRequestAuth(input: SignInput, auth: unknown, policy: AuthP
       data: { serverTime: now, maxSkewMs: policy.maxSkewMs },
     });
   }
-  if (!replay.remember(`${a.pubkey}:${a.nonce}`, ts + policy.maxSkewMs)) {
+  if (!replay.remember(`${a.pubkey}:${a.nonce}`, ts + policy.maxSkewMs, now)) {
     throw new PlexusError('ERR_REPLAY', 'nonce already used by this key');
   }
   return a.pubkey;
@@ -106,8 +106,9 @@ export class RateLimiter {
       b.at = now;
     }
     if (now - this.lastSweep > 60_000) this.sweep(now);
-    if (b.tokens < 1) return false;
-    b.tokens -= 1;
+    // Float refill can land a hair under a whole token exactly on time.
+    if (b.tokens < 1 - 1e-9) return false;
+    b.tokens = Math.max(0, b.tokens - 1);
     return true;
   }
 

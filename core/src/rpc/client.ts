@@ -69,7 +69,9 @@ export class RpcClient {
     return this.connection.remotePeer.toString();
   }
 
-  async call<T = unknown>(protocol: string, method: string, params: unknown, opts: { signed?: boolean } = {}): Promise<T> {
+  async call<T = unknown>(protocol: string, method: string, rawParams: unknown, opts: { signed?: boolean } = {}): Promise<T> {
+    // The server reads absent/null params as {}; sign exactly what it will verify.
+    const params = rawParams ?? {};
     const open = await this.stream(protocol);
     const id = this.nextId++;
     const frame: RpcRequestFrame = { id, method, params };

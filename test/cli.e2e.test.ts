@@ -37,8 +37,9 @@ plugins:
     assert.equal(r.code, 2);
     assert.equal(r.json.error.code, 'ERR_CONFIG_INVALID');
     const paths = r.json.error.data.issues.map((i: { path: string }) => i.path).sort();
-    assert.deepEqual(paths, ['node.lisen', 'node.rpc.maxFrameBytes', 'plugins.phonebook.pagesize']);
-    // Fixing the unknown key leaves the capability error, which names the providing plugin.
+    // Four errors at once: two under node, the phonebook's unknown key, and its missing store.
+    assert.deepEqual(paths, ['node.lisen', 'node.rpc.maxFrameBytes', 'plugins.phonebook', 'plugins.phonebook.pagesize']);
+    // The capability error names the plugin that would provide it.
     const file2 = await writeConfig(dir, 'nostore', 'plugins:\n  phonebook: {}\n');
     const r2 = await runCli(['check-config', '--config', file2]);
     assert.equal(r2.code, 2);
@@ -77,10 +78,19 @@ plugins:
       const node = await NodeProcess.start(file);
       assert.equal(node.multiaddr, id.json.multiaddrs[0]);
       assert.equal(await isListening(ports.redis), true);
+      const status = await runCli(['status', '--config', file, '--json']);
+      assert.equal(status.code, 0, status.stderr);
+      assert.equal(status.json.node.peerId, id.json.peerId);
+      assert.equal(status.json.plugins.store.role, 'master');
+      assert.equal(status.json.plugins.store.managed, true);
+      assert.ok('phonebook' in status.json.plugins);
       const exit = await node.stop('SIGINT');
       assert.equal(exit.code, 0, node.stderr);
       assert.equal(await isListening(ports.redis), false, 'redis-server stopped with the node');
       assert.match(node.stderr, /"plugin":"phonebook","msg":"plugin stopped"[\s\S]*"plugin":"store","msg":"plugin stopped"/);
+      const down = await runCli(['status', '--config', file, '--json']);
+      assert.equal(down.code, 1);
+      assert.equal(down.json.error.code, 'ERR_CONNECT');
     } finally {
       await removeDir(sub);
     }

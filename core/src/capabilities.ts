@@ -5,6 +5,22 @@ import type { Redis } from 'ioredis';
  * name and types it with these interfaces; it never imports the providing plugin.
  */
 
+/** Provided by the `phonebook` plugin: who owns a name. Read-only for other plugins. */
+export interface PhonebookCapability {
+  byName(name: string): Promise<PhonebookEntry | undefined>;
+  byTid(tid: number): Promise<PhonebookEntry | undefined>;
+}
+
+export interface PhonebookEntry {
+  tid: number;
+  name: string;
+  /** 64 lowercase hex chars: the Ed25519 key that owns the name. */
+  pubkey: string;
+  email: string;
+  ipaddr: string;
+  description: string;
+}
+
 /** Provided by the `store` plugin. */
 export interface StoreCapability {
   /** Shared command connection. Do not use it for SUBSCRIBE or blocking commands. */

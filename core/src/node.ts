@@ -6,6 +6,7 @@ import { type Identity, NODE_KEY_FILE, libp2pPrivateKey, loadOrCreateIdentity } 
 import type { Logger } from './logger.js';
 import { createP2pNode } from './p2p/libp2p.js';
 import { PluginHost } from './plugin-host.js';
+import { AdminServer, adminSocketPath } from './admin.js';
 import { RpcServer } from './rpc/server.js';
 
 /**
@@ -17,6 +18,8 @@ export class PlexusNode {
   private host: PluginHost | undefined;
   private rpc: RpcServer | undefined;
   identity: Identity | undefined;
+  private admin: AdminServer | undefined;
+  private readonly startedAt = Date.now();
 
   constructor(
     readonly config: ResolvedConfig,
@@ -56,6 +59,13 @@ export class PlexusNode {
       await Promise.resolve(libp2p.stop()).catch(() => undefined);
       throw err;
     }
+    this.admin = new AdminServer(adminSocketPath(config.dataDir), () => this.status());
+    try {
+      await this.admin.start();
+    } catch (err) {
+      log.warn({ err }, 'admin socket unavailable: `plexus status` will not reach this node');
+      this.admin = undefined;
+    }
     log.info(
       { peerId: libp2p.peerId.toString(), listen: this.multiaddrs(), plugins: config.plugins.map((p) => p.definition.name) },
       'node started',
@@ -74,7 +84,24 @@ export class PlexusNode {
     return this.rpc?.stats;
   }
 
+  /** What `plexus status` prints. */
+  async status(): Promise<Record<string, unknown>> {
+    return {
+      node: {
+        name: this.config.node.name,
+        peerId: this.peerId,
+        listen: this.multiaddrs(),
+        uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+        rssBytes: process.memoryUsage.rss(),
+        connections: this.libp2p?.getConnections().length ?? 0,
+      },
+      rpc: this.rpc?.stats,
+      plugins: (await this.host?.status()) ?? {},
+    };
+  }
+
   async stop(): Promise<void> {
+    await this.admin?.stop();
     await this.host?.stop();
     await this.libp2p?.stop();
     this.log.info('node stopped');

@@ -65,6 +65,20 @@ export class PluginHost {
     this.state = 'running';
   }
 
+  /** Each running plugin's `status()`; a plugin whose status fails reports its error instead. */
+  async status(): Promise<Record<string, unknown>> {
+    const out: Record<string, unknown> = {};
+    for (const { plugin, instance } of this.started) {
+      const name = plugin.definition.name;
+      try {
+        out[name] = instance.status === undefined ? { running: true } : await instance.status();
+      } catch (err) {
+        out[name] = { error: err instanceof Error ? err.message : String(err) };
+      }
+    }
+    return out;
+  }
+
   async stop(): Promise<void> {
     if (this.state === 'stopping' || this.state === 'stopped' || this.state === 'idle') return;
     this.state = 'stopping';

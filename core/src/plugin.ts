@@ -29,6 +29,8 @@ export interface PluginInstance {
   stop(): Promise<void>;
   /** The object behind a capability named in `provides`; called only after `start` resolved. */
   capability?(name: string): unknown;
+  /** What `plexus status` shows for this plugin (JSON-serialisable). */
+  status?(): Promise<Record<string, unknown>>;
 }
 
 /** The narrow set of core services a plugin sees. Tests hand a plugin exactly these. */

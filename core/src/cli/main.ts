@@ -8,7 +8,7 @@ import { Command, CommanderError } from 'commander';
  * 300 ms): node commands load their modules when they run, and a plugin's client commands are
  * loaded only when that plugin's name is the first argument.
  */
-const BUILTIN = new Set(['start', 'check-config', 'id', 'plugins', 'help']);
+const BUILTIN = new Set(['start', 'check-config', 'id', 'status', 'plugins', 'help']);
 
 async function main(argv: string[]): Promise<void> {
   const major = Number(process.versions.node.split('.')[0]);
@@ -42,6 +42,13 @@ async function main(argv: string[]): Promise<void> {
     .option('-c, --config <file>', 'role config (YAML); default: embedded dev defaults')
     .option('--json', 'machine-readable output')
     .action(async (opts: { config?: string; json?: boolean }) => (await import('./node-commands.js')).id(opts));
+
+  program
+    .command('status')
+    .description('status of the running node: plugins (store role, link, lag), RPC counters, connections')
+    .option('-c, --config <file>', 'role config (YAML); default: embedded dev defaults')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { config?: string; json?: boolean }) => (await import('./node-commands.js')).status(opts));
 
   program
     .command('plugins')

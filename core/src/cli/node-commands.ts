@@ -8,6 +8,7 @@ import { createRootLogger } from '../logger.js';
 import { PlexusNode } from '../node.js';
 import { installedPluginNames, loadPlugin } from '../plugin-loader.js';
 import { reportError, runCommand } from './support.js';
+import { adminGet, adminSocketPath } from '../admin.js';
 
 async function resolveConfig(file: string | undefined): Promise<ResolvedConfig> {
   if (file !== undefined) return loadConfigFile(file);
@@ -81,6 +82,32 @@ export async function id(opts: { config?: string; json?: boolean }): Promise<voi
     },
     (r) => [`peer id:    ${r.peerId}`, `public key: ${r.publicKey}`, 'multiaddrs:', ...r.multiaddrs.map((a) => `  ${a}`)].join('\n'),
   );
+}
+
+export async function status(opts: { config?: string; json?: boolean }): Promise<void> {
+  await runCommand(
+    opts,
+    async () => {
+      const config = await resolveConfig(opts.config);
+      return (await adminGet(adminSocketPath(config.dataDir), '/status')) as Record<string, any>;
+    },
+    (s) => formatStatus(s),
+  );
+}
+
+/** Human view of GET /status: node line, then one block per plugin with its fields. */
+function formatStatus(s: Record<string, any>): string {
+  const n = s.node ?? {};
+  const lines = [
+    `node ${n.name} (${n.peerId})  up ${n.uptimeSeconds}s  rss ${Math.round((n.rssBytes ?? 0) / 1048576)} MB  connections ${n.connections}`,
+    ...(n.listen ?? []).map((a: string) => `  ${a}`),
+    `rpc: ${s.rpc?.requests ?? 0} requests, errors ${JSON.stringify(s.rpc?.errors ?? {})}`,
+  ];
+  for (const [name, st] of Object.entries((s.plugins ?? {}) as Record<string, Record<string, unknown>>)) {
+    lines.push(`${name}:`);
+    for (const [k, v] of Object.entries(st)) lines.push(`  ${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
+  }
+  return lines.join('\n');
 }
 
 export async function plugins(opts: { json?: boolean }): Promise<void> {

@@ -33,9 +33,10 @@ export interface CliResult {
 }
 
 /** Runs `plexus ARGS` as a separate process and collects its output. */
-export async function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 30_000): Promise<CliResult> {
+export async function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 30_000, prefix: string[] = []): Promise<CliResult> {
   return new Promise((res, rej) => {
-    const child = spawn(process.execPath, [PLEXUS, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const argv = [...prefix, process.execPath, PLEXUS, ...args];
+    const child = spawn(argv[0]!, argv.slice(1), { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -75,8 +76,13 @@ export class NodeProcess {
     for (const w of ws) w();
   }
 
-  private constructor(readonly configFile: string) {
-    this.child = spawn(process.execPath, [PLEXUS, 'start', '--config', configFile], { detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
+  private constructor(
+    readonly configFile: string,
+    prefix: string[] = [],
+  ) {
+    // With a prefix (`ip netns exec NS`), the prefix execs node in place, so the pid is still the node's.
+    const argv = [...prefix, process.execPath, PLEXUS, 'start', '--config', configFile];
+    this.child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
     this.child.stderr!.on('data', (d: Buffer) => {
       this.stderr += d.toString();
       this.notify();
@@ -91,8 +97,8 @@ export class NodeProcess {
   }
 
   /** Starts a node and resolves once it logged "node started"; rejects if it exits first. */
-  static async start(configFile: string, timeoutMs = 30_000): Promise<NodeProcess> {
-    const node = new NodeProcess(configFile);
+  static async start(configFile: string, timeoutMs = 30_000, prefix: string[] = []): Promise<NodeProcess> {
+    const node = new NodeProcess(configFile, prefix);
     await node.waitForLog((l) => l.msg === 'node started', timeoutMs);
     return node;
   }

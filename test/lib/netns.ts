@@ -1,0 +1,95 @@
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
+
+const exec = promisify(execFile);
+
+/**
+ * Hosts for multi-host tests: one network namespace per host, joined by veth pairs to a bridge
+ * that lives in a namespace of its own (the "LAN"), so nothing is added to the machine's own
+ * network. Needs root and iproute2 (CI runs as root; scripts/setup.sh --test installs iproute2).
+ */
+export interface Host {
+  name: string;
+  /** Namespace name, for `ip netns exec`. */
+  ns: string;
+  /** The host's address on the LAN. */
+  ip: string;
+}
+
+export class Lan {
+  readonly hosts = new Map<string, Host>();
+  private readonly id = randomBytes(3).toString('hex');
+  private readonly lanNs: string;
+  private created = false;
+
+  constructor(private readonly subnet = '10.77.0') {
+    this.lanNs = `pxlan-${this.id}`;
+  }
+
+  static async requireRoot(): Promise<void> {
+    if (process.getuid?.() !== 0) throw new Error('multi-host tests need root (network namespaces); run the suite as root, as CI does');
+    await exec('ip', ['-V']).catch(() => {
+      throw new Error('iproute2 is missing: apt-get install -y iproute2 (scripts/setup.sh --test does it)');
+    });
+  }
+
+  async create(hostNames: string[]): Promise<void> {
+    await Lan.requireRoot();
+    this.created = true;
+    await ip('netns', 'add', this.lanNs);
+    await ip('-n', this.lanNs, 'link', 'add', 'br0', 'type', 'bridge');
+    await ip('-n', this.lanNs, 'link', 'set', 'br0', 'up');
+    let n = 1;
+    for (const name of hostNames) {
+      const ns = `px-${this.id}-${name}`;
+      const host: Host = { name, ns, ip: `${this.subnet}.${n}` };
+      const a = `pxa${this.id}${n}`;
+      const b = `pxb${this.id}${n}`;
+      await ip('netns', 'add', ns);
+      this.hosts.set(name, host);
+      await ip('link', 'add', a, 'type', 'veth', 'peer', 'name', b);
+      await ip('link', 'set', a, 'netns', ns);
+      await ip('link', 'set', b, 'netns', this.lanNs);
+      await ip('-n', ns, 'link', 'set', a, 'name', 'eth0');
+      await ip('-n', ns, 'addr', 'add', `${host.ip}/24`, 'dev', 'eth0');
+      await ip('-n', ns, 'link', 'set', 'eth0', 'up');
+      await ip('-n', ns, 'link', 'set', 'lo', 'up');
+      await ip('-n', this.lanNs, 'link', 'set', b, 'master', 'br0');
+      await ip('-n', this.lanNs, 'link', 'set', b, 'up');
+      n++;
+    }
+  }
+
+  host(name: string): Host {
+    const h = this.hosts.get(name);
+    if (h === undefined) throw new Error(`no host ${name}`);
+    return h;
+  }
+
+  /** argv that runs `cmd` inside a host: `ip netns exec NS cmd...`. */
+  wrap(host: string, argv: string[]): string[] {
+    return ['ip', 'netns', 'exec', this.host(host).ns, ...argv];
+  }
+
+  async run(host: string, argv: string[], timeoutMs = 15_000): Promise<{ stdout: string; stderr: string }> {
+    const [cmd, ...args] = this.wrap(host, argv);
+    return exec(cmd!, args, { timeout: timeoutMs });
+  }
+
+  /** Removes every namespace (and so every veth and the bridge); safe to call twice. */
+  async destroy(): Promise<void> {
+    if (!this.created) return;
+    this.created = false;
+    for (const h of this.hosts.values()) await ip('netns', 'del', h.ns).catch(() => undefined);
+    await ip('netns', 'del', this.lanNs).catch(() => undefined);
+  }
+}
+
+async function ip(...args: string[]): Promise<void> {
+  try {
+    await exec('ip', args);
+  } catch (err) {
+    throw new Error(`ip ${args.join(' ')} failed: ${(err as { stderr?: string }).stderr ?? (err as Error).message}`);
+  }
+}

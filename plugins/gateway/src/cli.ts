@@ -1,0 +1,168 @@
+import type { Command } from 'commander';
+import { type Identity, RpcClient, intFlag, runCommand, signDetached, toHex, usage, userIdentity } from '@plexus/core';
+import type { ListedEntry, RegisterResult } from './gateway.js';
+
+const PROTOCOL = '/plexus/gateway/1';
+
+interface Common {
+  explorer?: string;
+  key?: string;
+  json?: boolean;
+  timeout?: string;
+}
+
+interface Where extends Common {
+  name: string;
+  domain?: string;
+}
+
+function explorerOf(opts: Common): string {
+  const explorer = opts.explorer ?? process.env.PLEXUS_EXPLORER;
+  if (explorer === undefined || explorer === '') throw usage('--explorer MULTIADDR is required (or set PLEXUS_EXPLORER)');
+  return explorer;
+}
+
+async function withClient<T>(opts: Common, identity: Identity | undefined, fn: (c: RpcClient) => Promise<T>): Promise<T> {
+  const timeoutMs = intFlag('timeout', opts.timeout, 10_000);
+  const client = await RpcClient.connect(explorerOf(opts), identity === undefined ? { timeoutMs } : { key: identity.keyPair, timeoutMs });
+  try {
+    return await fn(client);
+  } finally {
+    await client.close();
+  }
+}
+
+/** A signed call with the phonebook key: it must exist, since the name must be registered first. */
+async function signedCall<T>(opts: Common, method: string, params: Record<string, unknown>): Promise<T> {
+  const me = await userIdentity(opts.key, false);
+  return withClient(opts, me, (c) => c.call<T>(PROTOCOL, method, params, { signed: true }));
+}
+
+function whereParams(opts: Where): Record<string, unknown> {
+  return opts.domain === undefined ? { name: opts.name } : { name: opts.name, domain: opts.domain };
+}
+
+function common(cmd: Command, withKey = true): Command {
+  const c = cmd
+    .option('--explorer <multiaddr>', 'explorer to talk to (default: $PLEXUS_EXPLORER)')
+    .option('--json', 'machine-readable output')
+    .option('--timeout <ms>', 'per-call deadline in ms', '10000');
+  return withKey ? c.option('--key <file>', 'your phonebook key file (default: $PLEXUS_KEY or ~/.config/plexus/client.key)') : c;
+}
+
+function where(cmd: Command): Command {
+  return common(cmd)
+    .requiredOption('--name <name>', "record name relative to --domain: 'alice', 'www.alice', '@', '*.alice'")
+    .option('--domain <domain>', "hash the record goes in (default: the gateway's threebot domain)");
+}
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+function humanRecords(r: RegisterResult): string {
+  return [`${r.fqdn} (owner ${r.owner}; field '${r.name}' of ${r.domain}.)`, ...recordLines(r.records)].join('\n');
+}
+
+function recordLines(records: Record<string, unknown> | null): string[] {
+  if (records === null) return ['  (unreadable)'];
+  const lines: string[] = [];
+  for (const [type, entries] of Object.entries(records)) {
+    for (const e of Array.isArray(entries) ? entries : [entries]) {
+      const { ttl, ...rest } = (e ?? {}) as Record<string, unknown>;
+      lines.push(`  ${type.padEnd(5)} ${Object.values(rest).map(String).join(' ')}${ttl === undefined ? '' : `  ttl ${String(ttl)}`}`);
+    }
+  }
+  return lines;
+}
+
+function humanList(r: { name: string; entries: ListedEntry[] }): string {
+  if (r.entries.length === 0) return `${r.name}: no gateway records`;
+  return r.entries
+    .map((e) =>
+      e.kind === 'dns'
+        ? [`${e.fqdn} (field '${e.name}' of ${e.domain}.)`, ...recordLines(e.records)].join('\n')
+        : `${e.domain} tcprouter → ${e.error ?? (e.tunnel ? 'tunnel client (secret set)' : `${e.addr} tls ${e.tlsport} http ${e.httpport}`)}`,
+    )
+    .join('\n');
+}
+
+/** `plexus gateway ...`: the client side of the gateway. Register the name in the phonebook first. */
+export function registerCli(program: Command): void {
+  const gw = program.command('gateway').description('expose names and manage their DNS records on an explorer');
+
+  common(gw.command('expose'))
+    .description('expose NAME.<threebot domain>: routed to --ip, or to the tunnel client holding --client-secret')
+    .requiredOption('--name <name>', 'your phonebook name')
+    .option('--ip <ip>', 'private address the routers forward to')
+    .option('--client-secret <secret>', 'secret your tunnel client (trc / plexus tunnel) authenticates with')
+    .action(async (opts: Common & { name: string; ip?: string; clientSecret?: string }) => {
+      await runCommand(opts, async () => {
+        if ((opts.ip === undefined) === (opts.clientSecret === undefined)) throw usage('give exactly one of --ip and --client-secret');
+        const me = await userIdentity(opts.key, false);
+        // COMPAT §4: the original `payload_sign(threebot_name)`, Ed25519 over the UTF-8 name.
+        const signature = toHex(signDetached(Buffer.from(opts.name, 'utf8'), me.keyPair));
+        return withClient(opts, me, (c) =>
+          opts.ip !== undefined
+            ? c.call<{ fqdn: string }>(PROTOCOL, 'domain_tcpservice_ip_expose', { threebot_name: opts.name, privateip: opts.ip, signature }, { signed: true })
+            : c.call<{ fqdn: string }>(PROTOCOL, 'domain_tcpservice_client_expose', { threebot_name: opts.name, client_secret: opts.clientSecret, signature }, { signed: true }),
+        );
+      }, (r) => `exposed ${r.fqdn}`);
+    });
+
+  for (const type of ['a', 'aaaa'] as const) {
+    where(gw.command(`register-${type}`))
+      .description(`add ${type.toUpperCase()} records (merged with existing ones, no duplicates)`)
+      .requiredOption('--ip <ip>', 'address; repeat for several', collect)
+      .action(async (opts: Where & { ip: string[] }) => {
+        await runCommand(opts, () => signedCall<RegisterResult>(opts, `domain_register_${type}`, { ...whereParams(opts), record_ip: opts.ip }), humanRecords);
+      });
+  }
+
+  where(gw.command('register-cname'))
+    .description('add a CNAME record')
+    .requiredOption('--host <host>', 'target host name')
+    .action(async (opts: Where & { host: string }) => {
+      await runCommand(opts, () => signedCall<RegisterResult>(opts, 'domain_register_cname', { ...whereParams(opts), host: opts.host }), humanRecords);
+    });
+
+  where(gw.command('register-txt'))
+    .description('add a TXT record')
+    .requiredOption('--text <text>', 'record text')
+    .action(async (opts: Where & { text: string }) => {
+      await runCommand(opts, () => signedCall<RegisterResult>(opts, 'domain_register_txt', { ...whereParams(opts), text: opts.text }), humanRecords);
+    });
+
+  where(gw.command('delete'))
+    .description('delete records: one value (--type and --value), one type (--type), or everything for the name')
+    .option('--type <type>', 'a, aaaa, cname or txt')
+    .option('--value <value>', 'the ip, host or text to remove (needs --type)')
+    .action(async (opts: Where & { type?: string; value?: string }) => {
+      await runCommand(opts, async () => {
+        if (opts.value !== undefined && opts.type === undefined) throw usage('--value needs --type');
+        const params = { ...whereParams(opts), ...(opts.type === undefined ? {} : { type: opts.type }), ...(opts.value === undefined ? {} : { value: opts.value }) };
+        return signedCall<{ fqdn: string; removed: number }>(opts, 'domain_delete', params);
+      }, (r) => `${r.fqdn}: removed ${r.removed}`);
+    });
+
+  common(gw.command('service'))
+    .description('route DOMAIN (NAME.<zone> or below) on the tcprouters to --ip, or to the tunnel holding --client-secret')
+    .requiredOption('--domain <fqdn>', 'the full domain name, e.g. www.alice.gateway.tf')
+    .option('--ip <ip>', 'backend address')
+    .option('--client-secret <secret>', 'tunnel secret')
+    .option('--tls-port <port>', 'backend TLS port (with --ip)', '443')
+    .option('--http-port <port>', 'backend HTTP port (with --ip)', '80')
+    .action(async (opts: Common & { domain: string; ip?: string; clientSecret?: string; tlsPort: string; httpPort: string }) => {
+      await runCommand(opts, async () => {
+        if ((opts.ip === undefined) === (opts.clientSecret === undefined)) throw usage('give exactly one of --ip and --client-secret');
+        return opts.ip !== undefined
+          ? signedCall<{ key: string }>(opts, 'tcpservice_ip_register', { domain: opts.domain, privateip: opts.ip, tlsport: intFlag('tls-port', opts.tlsPort, 443), httpport: intFlag('http-port', opts.httpPort, 80) })
+          : signedCall<{ key: string }>(opts, 'tcpservice_client_register', { domain: opts.domain, client_secret: opts.clientSecret });
+      }, (r) => `routed: ${r.key}`);
+    });
+
+  common(gw.command('list'), false)
+    .description("show a name's DNS records and tcprouter services")
+    .requiredOption('--name <name>', 'phonebook name')
+    .action(async (opts: Common & { name: string }) => {
+      await runCommand(opts, () => withClient(opts, undefined, (c) => c.call<{ name: string; entries: ListedEntry[] }>(PROTOCOL, 'list', { name: opts.name })), humanList);
+    });
+}

@@ -1,0 +1,102 @@
+import { PlexusError } from '@plexus/core';
+import { MAX_DOMAIN_LENGTH, isPhonebookName } from './validation.js';
+
+/**
+ * Which DNS names a phonebook name may change. Pure: the caller looks the candidates up in the
+ * phonebook. The rule (documented in README.md, "Who may change what"):
+ *
+ * - a DNS name belongs to the most specific configured zone that contains it; a zone's apex and
+ *   names in no zone belong to the operator (ERR_FORBIDDEN);
+ * - inside that zone the name `R` (relative to the zone) belongs to the longest label-suffix of
+ *   `R` that is a registered phonebook name: `www.alice` → `alice`; `carol.example` → the name
+ *   `carol.example` if registered, else `example`. Like DNS delegation, the closest owner wins, so
+ *   a dotted name owns its own subtree even when its parent is somebody else's name.
+ */
+
+/** `name`, or a name below it (`www.alice.gateway.tf` is below `gateway.tf`). */
+export function isAtOrBelow(name: string, parent: string): boolean {
+  return name === parent || name.endsWith(`.${parent}`);
+}
+
+/** The most specific zone containing `fqdn`, or undefined. */
+export function zoneOf(fqdn: string, zones: readonly string[]): string | undefined {
+  let best: string | undefined;
+  for (const z of zones) if (isAtOrBelow(fqdn, z) && (best === undefined || z.length > best.length)) best = z;
+  return best;
+}
+
+/** The DNS name a record name denotes inside a hash: `@` is the hash's own name. */
+export function fqdnOf(recordName: string, domain: string): string {
+  return recordName === '@' ? domain : `${recordName}.${domain}`;
+}
+
+/** Redis key of a domain's hash: prefix + domain + '.' + suffix (COMPAT §1, CoreDNS `Key()`). */
+export function hashKey(domain: string, prefix: string, suffix: string): string {
+  return `${prefix}${domain}.${suffix}`;
+}
+
+/** Label-suffixes of `relative` that are valid phonebook names, longest first. */
+export function ownerCandidates(relative: string): string[] {
+  const labels = relative.split('.');
+  const out: string[] = [];
+  for (let i = 0; i < labels.length; i++) {
+    const candidate = labels.slice(i).join('.');
+    if (isPhonebookName(candidate)) out.push(candidate);
+  }
+  return out;
+}
+
+/** Where a record goes and who may write it. */
+export interface RecordTarget {
+  /** The DNS name the record answers for. */
+  fqdn: string;
+  /** Hash (domain, without the trailing dot) and field the record is stored in. */
+  domain: string;
+  field: string;
+  /** The configured zone that contains `fqdn`. */
+  zone: string;
+  /** Possible owners, longest first; the first one registered in the phonebook owns `fqdn`. */
+  candidates: string[];
+}
+
+/**
+ * Resolves `(recordName, domain)` as the original actor's `(name, domain)` params into a target,
+ * or throws: ERR_FORBIDDEN outside the zones / at a zone apex / with no possible owner,
+ * ERR_PARAMS_INVALID when the hash is above the zone that answers for the name (CoreDNS would
+ * never read the record there).
+ */
+export function resolveTarget(recordName: string, domain: string, zones: readonly string[]): RecordTarget {
+  const fqdn = fqdnOf(recordName, domain);
+  if (fqdn.length > MAX_DOMAIN_LENGTH) throw new PlexusError('ERR_PARAMS_INVALID', `'${fqdn.slice(0, 64)}…' is longer than ${MAX_DOMAIN_LENGTH} chars`, { data: { path: 'name' } });
+  const { zone, candidates } = resolveFqdn(fqdn, zones);
+  if (!isAtOrBelow(domain, zone)) {
+    const relative = fqdn.slice(0, -(zone.length + 1));
+    throw new PlexusError('ERR_PARAMS_INVALID', `'${fqdn}' is answered from zone ${zone}: register name '${relative}' in domain '${zone}'`, { data: { path: 'domain' } });
+  }
+  return { fqdn, domain, field: recordName, zone, candidates };
+}
+
+/** Like `resolveTarget` for a bare DNS name (tcprouter services). */
+export function resolveFqdn(fqdn: string, zones: readonly string[]): { fqdn: string; zone: string; candidates: string[] } {
+  const zone = zoneOf(fqdn, zones);
+  if (zone === undefined) throw new PlexusError('ERR_FORBIDDEN', `'${fqdn}' is not in a zone this gateway manages (${zones.join(', ')})`);
+  if (fqdn === zone) throw new PlexusError('ERR_FORBIDDEN', `'${fqdn}' is a zone apex; it belongs to the gateway operator`);
+  const candidates = ownerCandidates(fqdn.slice(0, -(zone.length + 1)));
+  if (candidates.length === 0) throw new PlexusError('ERR_FORBIDDEN', `'${fqdn}' is not at or below a name: only <name>.${zone} and names below it can be registered`);
+  return { fqdn, zone, candidates };
+}
+
+/**
+ * Every (hash, field) that can hold records for `fqdn` through this API: its own hash's `@`, then
+ * each parent hash down to the zone with the relative name. `www.alice.gateway.tf` in zone
+ * `gateway.tf` → (www.alice.gateway.tf, @), (alice.gateway.tf, www), (gateway.tf, www.alice).
+ */
+export function placesOf(fqdn: string, zone: string): { domain: string; field: string }[] {
+  const labels = fqdn.split('.');
+  const zoneLabels = zone.split('.').length;
+  const out: { domain: string; field: string }[] = [];
+  for (let i = 0; i <= labels.length - zoneLabels; i++) {
+    out.push({ domain: labels.slice(i).join('.'), field: i === 0 ? '@' : labels.slice(0, i).join('.') });
+  }
+  return out;
+}

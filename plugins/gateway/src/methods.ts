@@ -1,0 +1,85 @@
+import { PlexusError, type RpcCall, type RpcMethod, type RpcMethods, z } from '@plexus/core';
+import { RECORD_TYPES, type RecordType } from './dns-records.js';
+import type { Gateway } from './gateway.js';
+import { DEFAULT_HTTP_PORT, DEFAULT_TLS_PORT } from './tcprouter-keys.js';
+import { canonicalIp, domainParam, ipParam, isTxtText, MAX_TXT_BYTES, ownerNameParam, portParam, recordNameParam, secretParam, signatureParam } from './validation.js';
+
+/** Addresses per call: one record set stays well inside a 512-byte DNS answer. */
+const MAX_IPS = 16;
+
+// `record_ip` is a string or a list of strings, as the original `_records_get` accepted.
+const recordIps = z.union([ipParam, z.array(ipParam).min(1).max(MAX_IPS)]).transform((v) => (Array.isArray(v) ? v : [v]));
+
+/** `name` relative to `domain` (default: the gateway's threebot domain), as in the original actor. */
+const where = { name: recordNameParam, domain: domainParam.optional() };
+
+function family(ips: readonly string[], want: 4 | 6, type: string): void {
+  const bad = ips.find((ip) => canonicalIp(ip)?.family !== want);
+  if (bad !== undefined) {
+    throw new PlexusError('ERR_PARAMS_INVALID', `record_ip: '${bad}' is not an IPv${want} address, which ${type} records hold`, { data: { path: 'record_ip' } });
+  }
+}
+
+function mutation<P>(params: z.ZodType<P>, handler: (p: P, call: RpcCall) => Promise<unknown>): RpcMethod<P> {
+  return { mutating: true, params, handler };
+}
+
+/**
+ * The gateway's RPC methods (`/plexus/gateway/1`), named and parametrised like the ThreeFold
+ * gateway actor. Every change travels in a signed envelope and must be signed by the key the
+ * phonebook holds for the name that owns the DNS name (README: "Who may change what"); the
+ * expose methods also carry the original signature over the name.
+ */
+export function gatewayMethods(gateway: Gateway): RpcMethods {
+  return {
+    domain_register_a: mutation(z.strictObject({ ...where, record_ip: recordIps }), async (p, call) => {
+      family(p.record_ip, 4, 'A');
+      return logged(call, await gateway.register(call, p.name, p.domain, 'a', p.record_ip));
+    }),
+    domain_register_aaaa: mutation(z.strictObject({ ...where, record_ip: recordIps }), async (p, call) => {
+      family(p.record_ip, 6, 'AAAA');
+      return logged(call, await gateway.register(call, p.name, p.domain, 'aaaa', p.record_ip));
+    }),
+    domain_register_cname: mutation(z.strictObject({ ...where, host: domainParam }), async (p, call) =>
+      logged(call, await gateway.register(call, p.name, p.domain, 'cname', [p.host])),
+    ),
+    domain_register_txt: mutation(
+      z.strictObject({ ...where, text: z.string().refine(isTxtText, `expected 1..${MAX_TXT_BYTES} UTF-8 bytes without control characters`) }),
+      async (p, call) => logged(call, await gateway.register(call, p.name, p.domain, 'txt', [p.text])),
+    ),
+    domain_delete: mutation(
+      z
+        .strictObject({ ...where, type: z.enum(RECORD_TYPES as [RecordType, ...RecordType[]]).optional(), value: z.string().min(1).max(MAX_TXT_BYTES * 4).optional() })
+        .refine((p) => p.value === undefined || p.type !== undefined, { message: 'value needs a type', path: ['value'] }),
+      async (p, call) => {
+        const result = await gateway.remove(call, p.name, p.domain, p.type, p.value);
+        call.log.info({ fqdn: result.fqdn, type: p.type, removed: result.removed }, 'domain_delete');
+        return result;
+      },
+    ),
+    tcpservice_ip_register: mutation(
+      z.strictObject({ domain: domainParam, privateip: ipParam, tlsport: portParam.default(DEFAULT_TLS_PORT), httpport: portParam.default(DEFAULT_HTTP_PORT) }),
+      async (p, call) => logged(call, await gateway.registerTcp(call, p.domain, { addr: p.privateip, tlsport: p.tlsport, httpport: p.httpport, clientsecret: '' })),
+    ),
+    tcpservice_client_register: mutation(z.strictObject({ domain: domainParam, client_secret: secretParam }), async (p, call) =>
+      logged(call, await gateway.registerTcp(call, p.domain, { addr: '', tlsport: DEFAULT_TLS_PORT, httpport: DEFAULT_HTTP_PORT, clientsecret: p.client_secret })),
+    ),
+    domain_tcpservice_ip_expose: mutation(z.strictObject({ threebot_name: ownerNameParam, privateip: ipParam, signature: signatureParam }), async (p, call) =>
+      logged(call, await gateway.exposeIp(call, p.threebot_name, p.privateip, p.signature)),
+    ),
+    domain_tcpservice_client_expose: mutation(z.strictObject({ threebot_name: ownerNameParam, client_secret: secretParam, signature: signatureParam }), async (p, call) =>
+      logged(call, await gateway.exposeClient(call, p.threebot_name, p.client_secret, p.signature)),
+    ),
+    list: {
+      mutating: false,
+      params: z.strictObject({ name: ownerNameParam }),
+      handler: async (p: { name: string }) => gateway.list(p.name),
+    },
+  };
+}
+
+/** One info line per change (never the secret), then the result unchanged. */
+function logged<R extends { fqdn: string }>(call: RpcCall, result: R): R {
+  call.log.info({ fqdn: result.fqdn }, call.method);
+  return result;
+}

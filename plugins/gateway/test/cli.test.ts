@@ -1,0 +1,124 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Redis } from 'ioredis';
+import { type PluginContext, type PluginDefinition, type PluginInstance, RpcServer, createP2pNode, silentLogger } from '@plexus/core';
+import { plugin as phonebookPlugin } from '@plexus/plugin-phonebook';
+import { plugin as gatewayPlugin } from '../src/index.js';
+import { startRedis, type RedisServer } from './redis.js';
+import { rawService } from './harness.js';
+
+/**
+ * The CLI as a user runs it: `plexus` child processes talking over libp2p to a real RPC server
+ * that serves the real phonebook and gateway plugins on a real redis-server. Checks the signed
+ * envelope reaches the handlers (call.signer) and what ends up in Redis.
+ */
+const PLEXUS = fileURLToPath(new URL('./cli/main.js', import.meta.resolve('@plexus/core')));
+const CONFIG = { zones: ['threebot.gateway.tf', 'gateway.tf'], publicIps: ['185.69.166.1'] };
+
+let server: RedisServer | undefined;
+let redis: Redis;
+let dir: string;
+let addr: string;
+let stopAll: (() => Promise<void>) | undefined;
+
+function startPlugin<C>(def: PluginDefinition<C>, config: unknown, rpc: RpcServer, capabilities: Record<string, unknown>): PluginInstance {
+  const ctx: PluginContext<C> = {
+    name: def.name,
+    config: def.configSchema.parse(config),
+    dataDir: dir,
+    configDir: dir,
+    log: silentLogger(),
+    node: { name: 'test', peerId: 'peer', publicKeyHex: '00'.repeat(32) },
+    rpc: { serve: (methods) => rpc.serve(def.name, methods), unserve: (p) => rpc.unserve(p) },
+    capability: <T>(name: string): T => capabilities[name] as T,
+  };
+  return def.create(ctx);
+}
+
+before(async () => {
+  server = await startRedis();
+  redis = server.client();
+  dir = await mkdtemp(join(tmpdir(), 'plexus-gateway-cli-'));
+  const node = await createP2pNode({ listen: ['/ip4/127.0.0.1/tcp/0'] });
+  const rpc = new RpcServer(node, { maxFrameBytes: 1 << 20, maxClockSkewMs: 60_000, maxInFlightPerStream: 16, rateLimit: { perSecond: 0, burst: 1 } }, silentLogger());
+  const phonebook = startPlugin(phonebookPlugin, {}, rpc, { store: { redis, role: 'master' } });
+  await phonebook.start();
+  const gateway = startPlugin(gatewayPlugin, CONFIG, rpc, { store: { redis, role: 'master' }, phonebook: phonebook.capability!('phonebook') });
+  await gateway.start();
+  addr = node.getMultiaddrs()[0]!.toString();
+  stopAll = async () => {
+    await gateway.stop();
+    await phonebook.stop();
+    await node.stop();
+  };
+});
+
+after(async () => {
+  await stopAll?.();
+  await server?.stop();
+  if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+});
+
+function plexus(...args: string[]): Promise<{ code: number | null; json: any; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [PLEXUS, ...args, '--explorer', addr, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      let json: unknown;
+      try {
+        json = JSON.parse(stdout);
+      } catch {
+        json = undefined;
+      }
+      resolve({ code, json, stderr });
+    });
+  });
+}
+
+test('register in the phonebook, expose, add records, list, delete: all through the CLI', { timeout: 60_000 }, async () => {
+  const aliceKey = join(dir, 'alice.key');
+  const bobKey = join(dir, 'bob.key');
+  const reg = await plexus('phonebook', 'register', '--name', 'alice', '--email', 'alice@example.org', '--key', aliceKey);
+  assert.equal(reg.code, 0, reg.stderr);
+  assert.equal((await plexus('phonebook', 'register', '--name', 'bob', '--email', 'bob@example.org', '--key', bobKey)).code, 0);
+
+  const exposed = await plexus('gateway', 'expose', '--name', 'alice', '--ip', '10.2.0.5', '--key', aliceKey);
+  assert.equal(exposed.code, 0, exposed.stderr);
+  assert.deepEqual(exposed.json, { fqdn: 'alice.threebot.gateway.tf', privateip: '10.2.0.5' });
+  assert.equal((await rawService(redis, '/tcprouter/service/alice.threebot.gateway.tf')).inner, '{"addr": "10.2.0.5", "tlsport": 443, "httpport": 80, "clientsecret": ""}');
+  assert.equal(await redis.hget('alice.threebot.gateway.tf.', '@'), '{"cname":[{"host":"threebot.gateway.tf.","ttl":300}]}');
+
+  const a = await plexus('gateway', 'register-a', '--name', 'www.alice', '--domain', 'gateway.tf', '--ip', '10.2.0.6', '--ip', '10.2.0.7', '--key', aliceKey);
+  assert.equal(a.code, 0, a.stderr);
+  assert.equal(await redis.hget('gateway.tf.', 'www.alice'), '{"a":[{"ip":"10.2.0.6","ttl":300},{"ip":"10.2.0.7","ttl":300}]}');
+  const txt = await plexus('gateway', 'register-txt', '--name', '_acme-challenge.alice', '--text', 'token-123', '--key', aliceKey);
+  assert.equal(txt.code, 0, txt.stderr);
+  assert.equal(await redis.hget('threebot.gateway.tf.', '_acme-challenge.alice'), '{"txt":[{"text":"token-123","ttl":300}]}');
+
+  // Bob's key, alice's name: refused with exit 1 and the code in the JSON error.
+  const stolen = await plexus('gateway', 'register-cname', '--name', 'www.alice', '--domain', 'gateway.tf', '--host', 'evil.example.org', '--key', bobKey);
+  assert.equal(stolen.code, 1);
+  assert.equal(stolen.json.error.code, 'ERR_FORBIDDEN');
+  const badExpose = await plexus('gateway', 'expose', '--name', 'alice', '--client-secret', 'x', '--key', bobKey);
+  assert.equal(badExpose.json.error.code, 'ERR_FORBIDDEN');
+  const usage = await plexus('gateway', 'expose', '--name', 'alice', '--key', aliceKey);
+  assert.equal(usage.code, 2);
+
+  const listed = await plexus('gateway', 'list', '--name', 'alice');
+  assert.equal(listed.code, 0, listed.stderr);
+  const fqdns = (listed.json.entries as { kind: string; fqdn?: string; domain: string }[]).map((e) => `${e.kind} ${e.fqdn ?? e.domain}`).sort();
+  assert.deepEqual(fqdns, ['dns _acme-challenge.alice.threebot.gateway.tf', 'dns alice.threebot.gateway.tf', 'dns alice.threebot.gateway.tf', 'dns www.alice.gateway.tf', 'tcp alice.threebot.gateway.tf']);
+
+  const del = await plexus('gateway', 'delete', '--name', 'www.alice', '--domain', 'gateway.tf', '--type', 'a', '--value', '10.2.0.6', '--key', aliceKey);
+  assert.deepEqual(del.json, { fqdn: 'www.alice.gateway.tf', removed: 1 });
+  assert.equal(await redis.hget('gateway.tf.', 'www.alice'), '{"a":[{"ip":"10.2.0.7","ttl":300}]}');
+});

@@ -73,6 +73,56 @@ export async function waitReady(client: Redis, ms: number): Promise<string | und
   }
 }
 
+/** What a one-shot `INFO` query got: the text, or why there is none. */
+export type InfoAnswer = { ok: true; info: string } | { ok: false; error: string; authFailed: boolean };
+
+// Replies of a server that refuses our credentials (or wants some we did not send).
+const AUTH_REFUSED = /^(WRONGPASS|NOAUTH)|invalid password|without any password configured/i;
+
+/**
+ * Runs `INFO [section]` on the redis at host:port over a fresh connection: one try, no reconnects, no
+ * ready check (which would block while the AOF loads), at most `ms` in all. AUTH is sent by hand so
+ * that a refused password comes back as the answer instead of as an event on the side.
+ */
+export async function queryInfo(host: string, port: number, password: string | undefined, section?: string, ms = 1_000): Promise<InfoAnswer> {
+  const probe = new Redis({
+    host,
+    port,
+    lazyConnect: true,
+    enableReadyCheck: false,
+    retryStrategy: () => null,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    connectTimeout: ms,
+    // RESP2: no HELLO at connect, which a server with a password refuses before AUTH (and ioredis then
+    // closes the connection); the handshake must not send commands before our own AUTH either.
+    protocol: 2,
+    disableClientInfo: true,
+  });
+  // A failed connect rejects with a bare "Connection is closed."; the reason (ECONNREFUSED, ...) comes
+  // as an error event.
+  let socketError: string | undefined;
+  probe.on('error', (err: Error) => {
+    socketError ??= err.message;
+  });
+  const query = async (): Promise<string> => {
+    await probe.connect();
+    if (password !== undefined) await probe.auth(password);
+    return section === undefined ? probe.info() : probe.info(section);
+  };
+  try {
+    const info = await withDeadline(query(), ms);
+    if (info === TIMED_OUT) return { ok: false, error: `no answer within ${ms} ms`, authFailed: false };
+    return { ok: true, info };
+  } catch (err) {
+    const message = (err as Error).message;
+    const error = message === 'Connection is closed.' && socketError !== undefined ? socketError : message;
+    return { ok: false, error, authFailed: AUTH_REFUSED.test(error) };
+  } finally {
+    probe.disconnect();
+  }
+}
+
 /** What a one-shot probe learnt about the server on a port. */
 export interface ProbeResult {
   pid: number;
@@ -81,33 +131,14 @@ export interface ProbeResult {
 }
 
 /**
- * Asks the redis at host:port for its process id and loading state (`INFO`). One try, no reconnects,
- * no ready check (which would block while the AOF loads): used to tell our freshly spawned child apart
- * from any other server answering on the same port.
+ * Asks the redis at host:port for its process id and loading state (`INFO`): used to tell our freshly
+ * spawned child apart from any other server answering on the same port.
  */
 export async function probeRedis(host: string, port: number, password: string | undefined, ms = 1_000): Promise<ProbeResult | undefined> {
-  const probe = new Redis({
-    host,
-    port,
-    password,
-    lazyConnect: true,
-    enableReadyCheck: false,
-    retryStrategy: () => null,
-    maxRetriesPerRequest: 0,
-    enableOfflineQueue: false,
-    connectTimeout: ms,
-  });
-  probe.on('error', () => {});
-  try {
-    const info = await withDeadline(probe.connect().then(() => probe.info()), ms);
-    if (info === TIMED_OUT) return undefined;
-    const pid = /^process_id:(\d+)/m.exec(info)?.[1];
-    return pid === undefined ? undefined : { pid: Number(pid), loading: /^loading:1/m.test(info) };
-  } catch {
-    return undefined;
-  } finally {
-    probe.disconnect();
-  }
+  const answer = await queryInfo(host, port, password, undefined, ms);
+  if (!answer.ok) return undefined;
+  const pid = /^process_id:(\d+)/m.exec(answer.info)?.[1];
+  return pid === undefined ? undefined : { pid: Number(pid), loading: /^loading:1/m.test(answer.info) };
 }
 
 /** Closes a client politely when it is connected, and for sure in every case. */

@@ -10,6 +10,11 @@ export const STORE_DEFAULTS = {
   redisServer: 'redis-server',
 } as const;
 
+/** Defaults inside `replicaOf`. */
+export const REPLICA_OF_DEFAULTS = {
+  port: 6379,
+} as const;
+
 const loopback = new BlockList();
 loopback.addSubnet('127.0.0.0', 8, 'ipv4');
 loopback.addAddress('::1', 'ipv6');
@@ -25,6 +30,39 @@ export function isLoopback(address: string): boolean {
   return false;
 }
 
+// RFC 1123 host names: dot-separated labels of letters, digits and inner hyphens, 253 chars at most.
+// Checked here because the name is written unquoted into redis.conf (`replicaof HOST PORT`).
+const HOSTNAME = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*\.?$/i;
+
+/** True for an IP address (v4 or v6) or a host name a resolver could look up. */
+export function isHostOrIp(value: string): boolean {
+  return isIP(value) !== 0 || HOSTNAME.test(value);
+}
+
+/**
+ * `replicaOf`: how a replica reaches and authenticates to its master. Strict like the block itself, so a
+ * typo such as `pasword` is an error at `replicaOf.pasword` rather than a silent auth failure later.
+ */
+export const replicaOfSchema = z.strictObject({
+  /** The master's IP address or host name. Required. */
+  host: z.string().refine(isHostOrIp, { message: 'expected an IP address or a host name' }),
+  /** The master's port. Default 6379. */
+  port: z.number().int().min(1).max(65535).default(REPLICA_OF_DEFAULTS.port),
+  /** The master's password (written as `masterauth`). Prefer `passwordFile` outside development. */
+  password: z.string().min(1).optional(),
+  /** File holding the master's password (trailing newline ignored), relative to the config file's directory. */
+  passwordFile: z.string().min(1).optional(),
+});
+
+/** The validated `replicaOf` block, defaults applied. */
+export type ReplicaOfConfig = z.output<typeof replicaOfSchema>;
+
+/** Same address as far as a bind and a dial can tell: `localhost` is 127.0.0.1 for both. */
+function sameAddress(a: string, b: string): boolean {
+  const norm = (v: string): string => (v === 'localhost' ? '127.0.0.1' : v.toLowerCase());
+  return norm(a) === norm(b);
+}
+
 // Redis parses these itself (`maxmemory 256mb`); checking here turns a redis start failure into a
 // config error that names the key.
 const MAXMEMORY = /^\d+(?:[kmg]b?)?$/i;
@@ -32,13 +70,15 @@ const MAXMEMORY = /^\d+(?:[kmg]b?)?$/i;
 /**
  * Config block of the `store` plugin. Strict: unknown keys are errors.
  *
- * Shaped for a later `replica` mode: the mode decides which keys apply, and cross-key rules live in
- * one `superRefine` with a path per rule.
+ * The mode decides which keys apply; cross-key rules live in one `superRefine` with a path per rule.
  */
 export const storeConfigSchema = z
   .strictObject({
-    /** `managed` (default): run our own `redis-server` child. `external`: connect to `url`. */
-    mode: z.enum(['managed', 'external']).default(STORE_DEFAULTS.mode),
+    /**
+     * `managed` (default): run our own `redis-server` child. `replica`: run our own child as a read-only
+     * replica of the master named by `replicaOf`. `external`: connect to `url`.
+     */
+    mode: z.enum(['managed', 'replica', 'external']).default(STORE_DEFAULTS.mode),
     /** Address the managed redis listens on. Default `127.0.0.1`. */
     bind: z
       .string()
@@ -64,10 +104,29 @@ export const storeConfigSchema = z
     url: z
       .url({ protocol: /^rediss?$/, error: 'expected a redis:// or rediss:// URL' })
       .optional(),
+    /** Replica mode only, and required there: the master to replicate. */
+    replicaOf: replicaOfSchema.optional(),
   })
   .superRefine((c, ctx) => {
     if (c.password !== undefined && c.passwordFile !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['passwordFile'], message: 'set either password or passwordFile, not both' });
+    }
+    if (c.mode === 'replica') {
+      const r = c.replicaOf;
+      if (r === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['replicaOf'], message: 'mode "replica" needs replicaOf ({ host, port, passwordFile })' });
+      } else {
+        if (r.password !== undefined && r.passwordFile !== undefined) {
+          ctx.addIssue({ code: 'custom', path: ['replicaOf', 'passwordFile'], message: 'set either password or passwordFile, not both' });
+        }
+        // Redis would accept it and then loop forever trying to sync from itself.
+        const wildcard = c.bind === '0.0.0.0' || c.bind === '::';
+        if (r.port === c.port && (sameAddress(r.host, c.bind) || (wildcard && isLoopback(r.host)))) {
+          ctx.addIssue({ code: 'custom', path: ['replicaOf'], message: 'replicaOf names this store itself; point it at the master' });
+        }
+      }
+    } else if (c.replicaOf !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['replicaOf'], message: 'replicaOf is only allowed with mode "replica"' });
     }
     if (c.mode === 'external') {
       if (c.url === undefined) {
@@ -84,7 +143,7 @@ export const storeConfigSchema = z
       ctx.addIssue({
         code: 'custom',
         path: ['password'],
-        message: `a managed store bound to the non-loopback address ${c.bind} must have password or passwordFile`,
+        message: `a ${c.mode} store bound to the non-loopback address ${c.bind} must have password or passwordFile`,
       });
     }
   });

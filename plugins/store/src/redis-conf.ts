@@ -10,6 +10,8 @@ export interface RedisConfInput {
   fsync: 'always' | 'everysec';
   password?: string | undefined;
   maxmemory?: string | undefined;
+  /** Set for a replica: the master it replicates and the master's password (`masterauth`). */
+  replicaOf?: { host: string; port: number; password?: string | undefined } | undefined;
 }
 
 /** Files of a managed redis inside its directory. */
@@ -76,7 +78,43 @@ export function renderRedisConf(input: RedisConfInput): string {
     `appenddirname ${quoteConfValue(AOF_DIRNAME)}`,
     // A torn last write after a crash is dropped instead of refusing to start.
     'aof-load-truncated yes',
+    // K = keyspace events (`__keyspace@0__:<key>` with the command as message), A = every command class.
+    // The dns plugin subscribes to them to keep its in-memory zones current within 100 ms instead of
+    // polling. Replicas fire them too for the writes they receive from their master; a full resync
+    // (loading a whole copy from the master) fires none, so subscribers re-read after one.
+    'notify-keyspace-events "KA"',
+    // How long a silent link counts as alive, both ways. Shorter than the default 60 s so that a
+    // replica behind a dead WireGuard tunnel reports its link down sooner; still twice the ping period
+    // below, because the master only pings a quiet link every repl-ping-replica-period seconds.
+    'repl-timeout 20',
+    'repl-ping-replica-period 5',
+    // Writes kept for replicas that drop out: one that comes back within the backlog resumes with a
+    // partial resync instead of a full copy. Registry writes are small; 16 MB spans hours of them, so a
+    // DNS node rebooting or losing its tunnel for a while catches up cheaply.
+    'repl-backlog-size 16mb',
+    // Replicas here are a handful of DNS nodes with a small data set: start a full sync after 1 s (the
+    // default 5 s) so a joining or returning replica is current sooner; 1 s still lets replicas that
+    // reconnect together after a master restart share one transfer.
+    'repl-diskless-sync-delay 1',
   ];
+  if (input.replicaOf !== undefined) {
+    const master = input.replicaOf;
+    lines.push(
+      `replicaof ${master.host} ${master.port}`,
+      // Replicas exist to serve reads; a write there would diverge from the master and be lost at the
+      // next full sync. Writers need the master.
+      'replica-read-only yes',
+      // Keep answering reads from the last copy while the master is down or unreachable: stale DNS
+      // answers are better than none.
+      'replica-serve-stale-data yes',
+      // A full sync streams into memory beside the old copy instead of through a file on disk. When the
+      // master's history is the one the replica knows (it only fell too far behind), redis 7 keeps
+      // answering reads from the old copy meanwhile instead of LOADING errors; the cost is a second
+      // copy's memory for the duration, small for a registry.
+      'repl-diskless-load swapdb',
+    );
+    if (master.password !== undefined) lines.push(`masterauth ${quoteConfValue(master.password)}`);
+  }
   if (input.password !== undefined) lines.push(`requirepass ${quoteConfValue(input.password)}`);
   if (input.maxmemory !== undefined) {
     // Registry data must never be evicted silently: at the cap, writes fail and reads keep working.

@@ -16,6 +16,8 @@ export interface ExitInfo {
 
 /** Pause between readiness probes; waiting ends early when the child exits. */
 const PROBE_INTERVAL_MS = 50;
+/** While stopping, SIGTERM is sent again this often (see `RedisChild.stop`). */
+const SIGTERM_REPEAT_MS = 500;
 /** Lines of redis's own log quoted in errors. */
 const LOG_TAIL_LINES = 15;
 
@@ -168,8 +170,14 @@ export class RedisChild {
    */
   async stop(timeoutMs = 10_000): Promise<void> {
     if (this.hasExited) return;
-    this.child.kill('SIGTERM');
-    if ((await withDeadline(this.exited, timeoutMs)) !== TIMED_OUT) return;
+    const deadline = Date.now() + timeoutMs;
+    // Redis refuses a shutdown it cannot do cleanly right now and then forgets the signal: a replica
+    // that just loaded a full sync logs "Writing initial AOF, can't exit" until its AOF rewrite ends
+    // (milliseconds later). Repeating SIGTERM lets it exit as soon as it can, instead of being killed.
+    while (Date.now() < deadline) {
+      this.child.kill('SIGTERM');
+      if ((await withDeadline(this.exited, Math.min(SIGTERM_REPEAT_MS, deadline - Date.now()))) !== TIMED_OUT) return;
+    }
     this.child.kill('SIGKILL');
     await this.exited;
   }

@@ -1,16 +1,30 @@
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Redis } from 'ioredis';
-import { PlexusError, type PluginContext, type PluginInstance, type StoreCapability, type StoreStatus } from '@plexus/core';
-import { closeClient, openClient, waitReady, type ClientTarget } from './client.js';
+import { PlexusError, type PluginContext, type PluginInstance, type StoreCapability } from '@plexus/core';
+import { closeClient, openClient, queryInfo, waitReady, type ClientTarget } from './client.js';
 import type { StoreConfig } from './config.js';
 import { stopLeftoverRedis } from './orphan.js';
 import { listenAddress, redisPaths, renderRedisConf } from './redis-conf.js';
 import { RedisChild, resolveBinary } from './redis-process.js';
+import { readSecret, writePrivateFile } from './secrets.js';
+import { buildStatus, formatAddress, parseInfo, type StoreStatusReport } from './status.js';
 import { RedisSupervisor } from './supervisor.js';
 
 /** How long start-up waits for redis to answer (managed) or to be reachable (external). */
 const READY_TIMEOUT_MS = 10_000;
+/**
+ * How long `status()` waits for a replica's master. Short: `plexus status` must answer promptly even
+ * when the master is gone, and then the lag is simply unknown.
+ */
+const MASTER_QUERY_MS = 500;
+
+/** How a replica reaches its master (`replicaOf` with the password read). */
+interface MasterTarget {
+  host: string;
+  port: number;
+  password: string | undefined;
+}
 
 /** Host our own clients dial: a wildcard bind is reached over loopback. */
 function dialHost(bind: string): string {
@@ -20,39 +34,15 @@ function dialHost(bind: string): string {
   return host;
 }
 
-function formatAddress(a: { host: string; port: number }): string {
-  return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
-}
-
-/** Parses `INFO` text into a map of its `key:value` lines. */
-export function parseInfo(text: string): Map<string, string> {
-  const fields = new Map<string, string>();
-  for (const line of text.split(/\r?\n/)) {
-    const at = line.indexOf(':');
-    if (at > 0 && !line.startsWith('#')) fields.set(line.slice(0, at), line.slice(at + 1));
-  }
-  return fields;
-}
-
-/** Writes a file only its owner can read (it may hold `requirepass`), replacing it atomically. */
-async function writePrivateFile(path: string, text: string): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`;
-  const handle = await open(tmp, 'w', 0o600);
-  try {
-    await handle.chmod(0o600); // the file may have existed with looser bits
-    await handle.writeFile(text);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await rename(tmp, path);
-}
-
 /** The running store: the plugin instance, and behind `capability('store')` the store itself. */
 export class Store implements PluginInstance, StoreCapability {
-  readonly role = 'master' as const;
+  /** `replica` in replica mode: reads work, writes fail with READONLY. */
+  readonly role: 'master' | 'replica';
   readonly address: { host: string; port: number };
+  /** Whether this plugin runs the redis-server (modes managed and replica). */
   private readonly managed: boolean;
+  /** Replica mode: the master, for `status()` to read its offset. Set during start. */
+  private master: MasterTarget | undefined;
   private starting: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
   private supervisor: RedisSupervisor | undefined;
@@ -61,7 +51,8 @@ export class Store implements PluginInstance, StoreCapability {
 
   constructor(private readonly ctx: PluginContext<StoreConfig>) {
     const c = ctx.config;
-    this.managed = c.mode === 'managed';
+    this.managed = c.mode !== 'external';
+    this.role = c.mode === 'replica' ? 'replica' : 'master';
     if (c.mode === 'external' && c.url !== undefined) {
       const url = new URL(c.url);
       this.address = { host: url.hostname.replace(/^\[|\]$/g, ''), port: url.port === '' ? 6379 : Number(url.port) };
@@ -118,36 +109,40 @@ export class Store implements PluginInstance, StoreCapability {
     };
   }
 
-  async status(): Promise<StoreStatus> {
-    let info: Map<string, string>;
+  /**
+   * Role, address and key count; for a replica the link to its master and the lag behind it (asking
+   * the master itself, at most 500 ms); for a master its replicas. Also `plexus status`'s answer.
+   * @throws ERR_UNAVAILABLE when this store's own redis does not answer.
+   */
+  async status(): Promise<StoreStatusReport> {
+    let local: Map<string, string>;
     let keys: number;
     try {
       const [replication, dbsize] = await Promise.all([this.redis.info('replication'), this.redis.dbsize()]);
-      info = parseInfo(replication);
+      local = parseInfo(replication);
       keys = dbsize;
     } catch (cause) {
       throw new PlexusError('ERR_UNAVAILABLE', `the store at ${formatAddress(this.address)} does not answer`, { cause });
     }
-    const status: StoreStatus = {
-      role: info.get('role') === 'slave' ? 'replica' : 'master',
+    const m = this.master;
+    // Only a replica's offset is compared against its master's; the master is asked after our own INFO,
+    // so its offset can only be ahead of the one we read.
+    const master = m !== undefined && local.get('role') === 'slave'
+      ? await queryInfo(m.host, m.port, m.password, 'replication', MASTER_QUERY_MS)
+      : undefined;
+    return buildStatus({
       managed: this.managed,
       address: formatAddress(this.address),
-      connectedReplicas: Number(info.get('connected_slaves') ?? 0),
       keys,
-    };
-    if (status.role === 'replica') {
-      status.masterLink = info.get('master_link_status') === 'up' ? 'up' : 'down';
-      const host = info.get('master_host');
-      if (host !== undefined) status.masterHost = host;
-      const io = Number(info.get('master_last_io_seconds_ago'));
-      if (Number.isFinite(io) && io >= 0) status.lastIoSecondsAgo = io;
-    }
-    return status;
+      local,
+      master,
+      configuredMaster: m === undefined ? undefined : formatAddress(m),
+    });
   }
 
   private async open(): Promise<void> {
     const c = this.ctx.config;
-    const password = await this.readPassword();
+    const password = await readSecret(c.password, c.passwordFile, this.ctx.configDir, "the store's passwordFile");
     if (c.mode === 'external') {
       this.target = { url: c.url, options: { password } };
       await this.connect('ERR_UNAVAILABLE');
@@ -163,7 +158,13 @@ export class Store implements PluginInstance, StoreCapability {
     const dir = join(this.ctx.dataDir, 'redis');
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const paths = redisPaths(dir);
-    await writePrivateFile(paths.conf, renderRedisConf({ bind: c.bind, port: c.port, dir, fsync: c.fsync, password, maxmemory: c.maxmemory }));
+    if (c.mode === 'replica' && c.replicaOf !== undefined) {
+      const r = c.replicaOf;
+      const masterPassword = await readSecret(r.password, r.passwordFile, this.ctx.configDir, "the store's replicaOf.passwordFile");
+      this.master = { host: r.host, port: r.port, password: masterPassword };
+    }
+    const replicaOf = this.master;
+    await writePrivateFile(paths.conf, renderRedisConf({ bind: c.bind, port: c.port, dir, fsync: c.fsync, password, maxmemory: c.maxmemory, replicaOf }));
     await stopLeftoverRedis(paths.pidfile, dir, this.ctx.log);
     const host = dialHost(c.bind);
     this.supervisor = new RedisSupervisor(
@@ -173,6 +174,23 @@ export class Store implements PluginInstance, StoreCapability {
     await this.supervisor.start();
     this.target = { options: { host, port: c.port, password } };
     await this.connect('ERR_PLUGIN_START');
+    if (this.master !== undefined) await this.checkMaster(this.master);
+  }
+
+  /**
+   * A replica starts (and serves its last copy) whatever state its master is in; an unreachable master
+   * or a refused masterauth is only worth a warning, so that operators see it without `plexus status`.
+   */
+  private async checkMaster(m: MasterTarget): Promise<void> {
+    const answer = await queryInfo(m.host, m.port, m.password, 'replication', MASTER_QUERY_MS);
+    const master = formatAddress(m);
+    if (answer.ok) {
+      this.ctx.log.info({ master }, 'replicating the store of the master');
+    } else if (answer.authFailed) {
+      this.ctx.log.warn({ master, reason: answer.error }, 'the master refused masterauth (auth failed); serving the local copy until replicaOf.password is fixed');
+    } else {
+      this.ctx.log.warn({ master, reason: answer.error }, 'the master is not reachable; serving the local copy until it is');
+    }
   }
 
   private async connect(code: 'ERR_UNAVAILABLE' | 'ERR_PLUGIN_START'): Promise<void> {
@@ -184,25 +202,11 @@ export class Store implements PluginInstance, StoreCapability {
     }
   }
 
-  private async readPassword(): Promise<string | undefined> {
-    const { password, passwordFile } = this.ctx.config;
-    if (passwordFile === undefined) return password;
-    const path = resolve(this.ctx.configDir, passwordFile);
-    let text: string;
-    try {
-      text = await readFile(path, 'utf8');
-    } catch (cause) {
-      throw new PlexusError('ERR_PLUGIN_START', `cannot read the store's passwordFile ${path}: ${(cause as Error).message}`, { cause });
-    }
-    const secret = text.replace(/\r?\n$/, '');
-    if (secret === '') throw new PlexusError('ERR_PLUGIN_START', `the store's passwordFile ${path} is empty`);
-    return secret;
-  }
-
   private async close(): Promise<void> {
     const client = this.client;
     this.client = undefined;
     this.target = undefined;
+    this.master = undefined;
     if (client !== undefined) await closeClient(client);
     const supervisor = this.supervisor;
     this.supervisor = undefined;

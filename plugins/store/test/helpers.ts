@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { TestContext } from 'node:test';
 import { Redis } from 'ioredis';
-import { silentLogger, type PluginContext, type PluginInstance, type StoreCapability } from '@plexus/core';
+import { silentLogger, type Logger, type PluginContext, type PluginInstance, type StoreCapability } from '@plexus/core';
 import { plugin, storeConfigSchema, type StoreConfig } from '../src/index.js';
 
 /** A port nobody listens on right now (bound on 0, then released). */
@@ -26,13 +26,13 @@ export async function tempDir(t: TestContext): Promise<string> {
 }
 
 /** The context the core would hand the plugin, built by hand. */
-export function makeContext(config: StoreConfig, dataDir: string, configDir = dataDir): PluginContext<StoreConfig> {
+export function makeContext(config: StoreConfig, dataDir: string, configDir = dataDir, log: Logger = silentLogger()): PluginContext<StoreConfig> {
   return {
     name: 'store',
     config,
     dataDir,
     configDir,
-    log: silentLogger(),
+    log,
     node: { name: 'test', peerId: 'test', publicKeyHex: '' },
     rpc: {
       serve() {
@@ -57,16 +57,16 @@ export interface Running {
  * Creates a store from a raw config block (validated like the core does), starts it and stops it when
  * the test ends, even on failure.
  */
-export async function startStore(t: TestContext, raw: Record<string, unknown>, dataDir: string, configDir?: string): Promise<Running> {
-  const instance = createStore(t, raw, dataDir, configDir);
+export async function startStore(t: TestContext, raw: Record<string, unknown>, dataDir: string, configDir?: string, log?: Logger): Promise<Running> {
+  const instance = createStore(t, raw, dataDir, configDir, log);
   await instance.start();
   return { instance, store: instance.capability?.('store') as StoreCapability };
 }
 
 /** Like `startStore` without starting: for tests that expect start to fail. */
-export function createStore(t: TestContext, raw: Record<string, unknown>, dataDir: string, configDir?: string): PluginInstance {
+export function createStore(t: TestContext, raw: Record<string, unknown>, dataDir: string, configDir?: string, log?: Logger): PluginInstance {
   const config = storeConfigSchema.parse(raw);
-  const instance = plugin.create(makeContext(config, dataDir, configDir));
+  const instance = plugin.create(makeContext(config, dataDir, configDir, log));
   t.after(() => instance.stop());
   return instance;
 }
@@ -121,4 +121,28 @@ export async function rawCommand(port: number, command: string): Promise<string>
   } finally {
     socket.destroy();
   }
+}
+
+/** One line a `recordingLogger` kept. */
+export interface LogRecord {
+  level: 'debug' | 'info' | 'warn' | 'error';
+  msg: string;
+  fields: Record<string, unknown>;
+}
+
+/**
+ * A logger that keeps what the plugin logs, for tests that assert on what an operator would read. It
+ * inherits from a silent pino logger, so anything not overridden still works and prints nothing.
+ */
+export function recordingLogger(): { log: Logger; records: LogRecord[] } {
+  const records: LogRecord[] = [];
+  const log = Object.create(silentLogger()) as Logger;
+  for (const level of ['debug', 'info', 'warn', 'error'] as const) {
+    const method = (first: unknown, second?: unknown): void => {
+      if (typeof first === 'string') records.push({ level, msg: first, fields: {} });
+      else records.push({ level, msg: typeof second === 'string' ? second : '', fields: (first ?? {}) as Record<string, unknown> });
+    };
+    Object.defineProperty(log, level, { value: method });
+  }
+  return { log, records };
 }

@@ -15,7 +15,38 @@ describe('renderRedisConf', () => {
       name: 'no password: no requirepass line at all',
       input: base,
       has: ['bind 127.0.0.1', 'port 6390', 'appendonly yes', 'appendfsync always', 'save ""', 'daemonize no', 'protected-mode yes'],
-      hasNot: [/requirepass/, /maxmemory/],
+      hasNot: [/requirepass/, /maxmemory/, /^replicaof/, /masterauth/, /^replica-/],
+    },
+    {
+      name: 'every managed store fires keyspace events and keeps a replication backlog',
+      input: base,
+      has: ['notify-keyspace-events "KA"', 'repl-timeout 20', 'repl-ping-replica-period 5', 'repl-backlog-size 16mb', 'repl-diskless-sync-delay 1'],
+      hasNot: [],
+    },
+    {
+      name: 'a replica names its master, is read-only and serves stale data',
+      input: { ...base, replicaOf: { host: '10.1.0.1', port: 6378, password: 'm4ster' } },
+      has: [
+        'replicaof 10.1.0.1 6378',
+        'masterauth "m4ster"',
+        'replica-read-only yes',
+        'replica-serve-stale-data yes',
+        'repl-diskless-load swapdb',
+        'notify-keyspace-events "KA"',
+      ],
+      hasNot: [/requirepass/],
+    },
+    {
+      name: 'a replica with its own password and an escaped masterauth',
+      input: { ...base, password: 'own', replicaOf: { host: 'explorer.internal', port: 6379, password: 'a "b"\\' } },
+      has: ['requirepass "own"', 'replicaof explorer.internal 6379', 'masterauth "a \\"b\\"\\\\"'],
+      hasNot: [],
+    },
+    {
+      name: 'a replica of a master without password has no masterauth',
+      input: { ...base, replicaOf: { host: 'fd00::1', port: 6379 } },
+      has: ['replicaof fd00::1 6379', 'replica-read-only yes'],
+      hasNot: [/masterauth/],
     },
     {
       name: 'password is written quoted',
@@ -68,7 +99,7 @@ describe('renderRedisConf', () => {
   }
 
   test('a password never appears when none is set, whatever else is configured', () => {
-    const text = renderRedisConf({ ...base, fsync: 'everysec', maxmemory: '1gb', bind: '::1' });
+    const text = renderRedisConf({ ...base, fsync: 'everysec', maxmemory: '1gb', bind: '::1', replicaOf: { host: '10.1.0.1', port: 6379 } });
     assert.doesNotMatch(text, /requirepass|masterauth|pass/i);
   });
 });

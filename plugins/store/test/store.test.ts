@@ -18,6 +18,7 @@ describe('store plugin, managed redis-server', () => {
       managed: true,
       address: `127.0.0.1:${port}`,
       connectedReplicas: 0,
+      replicas: [],
       keys: 1,
     });
     const pid = await serverPid(first.store.redis);

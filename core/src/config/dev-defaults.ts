@@ -12,4 +12,10 @@ plugins:
     bind: 127.0.0.1
     port: 6390
   phonebook: {}
+  gateway:
+    zones: [gateway.tf]
+    publicIps: [127.0.0.1]
+  dns:
+    listen: ['127.0.0.1:5354']
+    zones: [gateway.tf]
 `;

@@ -20,6 +20,13 @@ export async function seedApexRecords(redis: Redis, config: GatewayConfig): Prom
     for (let attempt = 0; attempt < 10; attempt++) {
       const conn = redis.duplicate();
       try {
+        // The store's connections queue nothing while offline: wait until this one is up.
+        if (conn.status !== 'ready') {
+          await new Promise<void>((resolve, reject) => {
+            conn.once('ready', () => resolve());
+            conn.once('error', reject);
+          });
+        }
         await conn.watch(key);
         const before = await conn.hget(key, '@');
         let next = before;

@@ -34,7 +34,7 @@ export class Gateway {
 
   /** `domain_register_a|aaaa|cname|txt`: merges `values` into the field without duplicates. */
   async register(call: RpcCall, recordName: string, domain: string | undefined, type: RecordType, values: readonly string[]): Promise<RegisterResult> {
-    const target = resolveTarget(recordName, domain ?? this.config.threebotDomain, this.config.zones);
+    const target = await this.store.answeringPlace(resolveTarget(recordName, domain ?? this.config.threebotDomain, this.config.zones));
     const owner = await this.authorize(call, target.candidates, target.fqdn);
     const t: Target = { kind: 'dns', domain: target.domain, field: target.field };
     const { changes } = await this.store.transact(owner.name, [t], ([cur]) => [{ target: t, value: readable(() => mergeRecords(cur ?? null, type, values, this.config.ttl)) }]);

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { PlexusError, RedisScript } from '@plexus/core';
-import { hashKey } from './domains.js';
+import { hashKey, placesOf } from './domains.js';
 import { tcprouterKey } from './tcprouter-keys.js';
 
 /**
@@ -88,6 +88,21 @@ export class GatewayStore {
   /** Redis key of a target (the zone hash for DNS fields). */
   keyOf(target: Target): string {
     return target.kind === 'dns' ? hashKey(target.domain, this.keys.keyPrefix, this.keys.keySuffix) : tcprouterKey(target.fqdn);
+  }
+
+  /**
+   * Where DNS servers will actually read a record for `target.fqdn`: the most specific existing
+   * zone hash between the fqdn and the requested domain (COMPAT §1 zone selection). Without this a
+   * record written to `gateway.tf.` for `www.alice` would be shadowed, unanswered, once an expose
+   * created the hash `alice.gateway.tf.`.
+   */
+  async answeringPlace<T extends { fqdn: string; domain: string; field: string }>(target: T): Promise<T> {
+    const more = placesOf(target.fqdn, target.domain).slice(0, -1);
+    if (more.length === 0) return target;
+    const p = this.redis.pipeline();
+    for (const place of more) p.exists(hashKey(place.domain, this.keys.keyPrefix, this.keys.keySuffix));
+    const found = ((await p.exec()) ?? []).findIndex(([, n]) => n === 1);
+    return found < 0 ? target : { ...target, domain: more[found]!.domain, field: more[found]!.field };
   }
 
   /** Current values of `targets`, in order; null where absent. */

@@ -102,7 +102,9 @@ test('register in the phonebook, expose, add records, list, delete: all through 
   assert.equal(await redis.hget('gateway.tf.', 'www.alice'), '{"a":[{"ip":"10.2.0.6","ttl":300},{"ip":"10.2.0.7","ttl":300}]}');
   const txt = await plexus('gateway', 'register-txt', '--name', '_acme-challenge.alice', '--text', 'token-123', '--key', aliceKey);
   assert.equal(txt.code, 0, txt.stderr);
-  assert.equal(await redis.hget('threebot.gateway.tf.', '_acme-challenge.alice'), '{"txt":[{"text":"token-123","ttl":300}]}');
+  // alice is exposed, so its own hash exists: that is where DNS servers look for names below it.
+  assert.equal(await redis.hget('alice.threebot.gateway.tf.', '_acme-challenge'), '{"txt":[{"text":"token-123","ttl":300}]}');
+  assert.equal(await redis.hget('threebot.gateway.tf.', '_acme-challenge.alice'), null);
 
   // Bob's key, alice's name: refused with exit 1 and the code in the JSON error.
   const stolen = await plexus('gateway', 'register-cname', '--name', 'www.alice', '--domain', 'gateway.tf', '--host', 'evil.example.org', '--key', bobKey);

@@ -161,3 +161,14 @@ test('start points every zone apex at publicIps, merged with what an operator wr
   }
   assert.equal(await seedApexRecords(redis, config), 0, 'a second start writes nothing');
 });
+
+test('a record under an exposed name goes into the name hash, where DNS servers read it', async () => {
+  await invoke(methods, 'domain_tcpservice_ip_expose', { threebot_name: 'alice', privateip: '10.2.0.5', signature: nameSignature('alice', alice.key) }, alice);
+  const r = (await invoke(methods, 'domain_register_a', { name: 'www.alice', record_ip: '10.2.0.8' }, alice)) as { domain: string; name: string };
+  assert.deepEqual([r.domain, r.name], ['alice.threebot.gateway.tf', 'www']);
+  assert.equal(await redis.hget('alice.threebot.gateway.tf.', 'www'), '{"a":[{"ip":"10.2.0.8","ttl":300}]}');
+  assert.equal(await redis.hget('threebot.gateway.tf.', 'www.alice'), null, 'nothing shadowed in the parent hash');
+  // Without the more specific hash the record stays where it was asked for.
+  const b = (await invoke(methods, 'domain_register_a', { name: 'www.bob', record_ip: '10.2.0.9' }, bob)) as { domain: string; name: string };
+  assert.deepEqual([b.domain, b.name], ['threebot.gateway.tf', 'www.bob']);
+});

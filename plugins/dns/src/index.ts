@@ -1,0 +1,91 @@
+import { definePlugin, type PluginContext, type PluginInstance, type StoreCapability } from '@plexus/core';
+import { DnsConfigSchema, parseHostPort, type DnsConfig, type HostPort } from './config.js';
+import { Forwarder } from './forwarder.js';
+import { Responder } from './responder.js';
+import { DnsServer } from './server.js';
+import { ZoneCache } from './zone-cache.js';
+
+export { DnsConfigSchema, DNS_DEFAULTS, parseHostPort, type DnsConfig, type HostPort } from './config.js';
+export { parseRecords, effectiveTtl, madeUpSoa, chunk255, type NodeRecords, type Rr, type Soa } from './records.js';
+export { lookup, resolveName, findZone, QTYPE, type LookupResult } from './lookup.js';
+export { buildZone, buildView, type Zone, type ZoneView } from './zone.js';
+export { renderCorefile, corefileFromConfig, type CorefileInput } from './corefile.js';
+export { ZoneCache } from './zone-cache.js';
+export type { DnsCounters } from './responder.js';
+
+/** The running service behind the `dns` plugin; exposed for tests (bound addresses, counters). */
+export class DnsService implements PluginInstance {
+  private cache: ZoneCache | undefined;
+  private server: DnsServer | undefined;
+  private forwarder: Forwarder | undefined;
+  private responder: Responder | undefined;
+
+  constructor(private readonly ctx: PluginContext<DnsConfig>) {}
+
+  async start(): Promise<void> {
+    if (this.server !== undefined) return;
+    const cfg = this.ctx.config;
+    const store = this.ctx.capability<StoreCapability>('store');
+    try {
+      const cache = new ZoneCache(store, { zones: cfg.zones, ttl: cfg.ttl, keyPrefix: cfg.keyPrefix, keySuffix: cfg.keySuffix, resyncMs: cfg.resyncIntervalMs, log: this.ctx.log });
+      this.cache = cache;
+      await cache.start();
+      const upstreams = cfg.forwarders.map((f) => parseHostPort(f, true)!);
+      this.forwarder = upstreams.length > 0 ? new Forwarder(upstreams, cfg.forwardTimeoutMs) : undefined;
+      const responder = new Responder(() => cache.view, { maxUdpPayload: cfg.maxUdpPayload, forwarding: upstreams.length > 0 });
+      this.responder = responder;
+      cache.onChange = () => responder.invalidate();
+      this.server = new DnsServer({ listen: cfg.listen.map((l) => parseHostPort(l, true, true)!), responder, forwarder: this.forwarder, log: this.ctx.log });
+      await this.server.start();
+      this.ctx.log.info({ listen: this.addresses().udp.map(fmt), zones: cfg.zones, ...cache.status() }, 'dns serving');
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+  }
+
+  async stop(): Promise<void> {
+    const { server, cache, forwarder } = this;
+    this.server = undefined;
+    this.cache = undefined;
+    this.forwarder = undefined;
+    await server?.stop();
+    forwarder?.close();
+    await cache?.stop();
+  }
+
+  /** Where the sockets are bound (useful with port 0). */
+  addresses(): { udp: HostPort[]; tcp: HostPort[] } {
+    return this.server?.addresses() ?? { udp: [], tcp: [] };
+  }
+
+  capability(): unknown {
+    return undefined;
+  }
+
+  async status(): Promise<Record<string, unknown>> {
+    const r = this.responder;
+    return {
+      listen: this.addresses().udp.map(fmt),
+      ...(r === undefined ? {} : { ...r.counters, rcodes: { ...r.counters.rcodes }, cachedAnswers: r.cachedAnswers }),
+      cache: this.cache?.status() ?? {},
+    };
+  }
+}
+
+function fmt(a: HostPort): string {
+  return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+}
+
+/** Authoritative DNS for the gateway zones, answered from memory, kept in sync with the store. */
+export const plugin = definePlugin<DnsConfig>({
+  name: 'dns',
+  version: '0.1.0',
+  description: 'authoritative DNS for the gateway zones from the store, kept in memory and refreshed on change',
+  provides: ['dns'],
+  requires: ['store'],
+  configSchema: DnsConfigSchema,
+  create: (ctx) => new DnsService(ctx),
+});
+
+export default plugin;

@@ -1,0 +1,189 @@
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { createServer, isIPv6, type Server, type Socket } from 'node:net';
+import type { Logger } from '@plexus/core';
+import type { HostPort } from './config.js';
+import type { Forwarder } from './forwarder.js';
+import type { Query } from './query.js';
+import type { Responder } from './responder.js';
+
+/**
+ * The sockets: UDP and TCP on each listen address. Everything we answer ourselves is answered
+ * synchronously in the receive callback; only forwarding waits on the network.
+ */
+
+/** RFC 7766 §6.2.3: close idle TCP connections after a few seconds so they cannot pile up. */
+export const TCP_IDLE_MS = 10_000;
+/** Queries one TCP connection may have in flight (forwarded) at once. */
+const TCP_MAX_INFLIGHT = 64;
+/** A client sending frames faster than we answer them gets cut off past this much buffered input. */
+const TCP_MAX_BUFFER = 256 * 1024;
+
+export interface DnsServerOptions {
+  listen: readonly HostPort[];
+  responder: Responder;
+  forwarder: Forwarder | undefined;
+  log: Logger;
+}
+
+export class DnsServer {
+  private readonly udp: UdpSocket[] = [];
+  private readonly tcp: Server[] = [];
+  private readonly conns = new Set<Socket>();
+
+  constructor(private readonly opts: DnsServerOptions) {}
+
+  /** The addresses actually bound (ports resolved when 0 was asked for), UDP first then TCP. */
+  addresses(): { udp: HostPort[]; tcp: HostPort[] } {
+    return {
+      udp: this.udp.map((s) => ({ host: s.address().address, port: s.address().port })),
+      tcp: this.tcp.map((s) => {
+        const a = s.address();
+        return typeof a === 'object' && a !== null ? { host: a.address, port: a.port } : { host: '', port: 0 };
+      }),
+    };
+  }
+
+  async start(): Promise<void> {
+    for (const addr of this.opts.listen) {
+      // Port 0 (tests): UDP picks a free port and TCP takes the same number, which another
+      // program may hold already; then both are tried again on another port.
+      for (let attempt = 1; ; attempt++) {
+        const u = createSocket({ type: isIPv6(addr.host) ? 'udp6' : 'udp4', ipv6Only: isIPv6(addr.host), lookup: literalLookup });
+        u.on('message', (msg, rinfo) => this.onDatagram(u, msg, rinfo.port, rinfo.address));
+        // ICMP errors from clients that went away surface here; they must not end the server.
+        u.on('error', (err) => this.opts.log.debug({ err }, 'udp socket error'));
+        try {
+          await bind(u, addr);
+        } catch (err) {
+          closeQuietly(u);
+          throw listenError(err, addr, 'UDP');
+        }
+        const t = createServer({ noDelay: true }, (s) => this.onConnection(s));
+        try {
+          await listen(t, addr.host, addr.port === 0 ? u.address().port : addr.port);
+        } catch (err) {
+          u.close();
+          if (addr.port === 0 && (err as NodeJS.ErrnoException).code === 'EADDRINUSE' && attempt < 20) continue;
+          throw listenError(err, addr, 'TCP');
+        }
+        t.on('error', (err) => this.opts.log.warn({ err }, 'tcp listener error'));
+        this.udp.push(u);
+        this.tcp.push(t);
+        break;
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    for (const s of this.conns) s.destroy();
+    this.conns.clear();
+    await Promise.all(this.udp.map((u) => new Promise<void>((resolve) => u.close(() => resolve()))));
+    await Promise.all(this.tcp.map((t) => new Promise<void>((resolve) => (t.listening ? t.close(() => resolve()) : resolve()))));
+    this.udp.length = 0;
+    this.tcp.length = 0;
+  }
+
+  private onDatagram(sock: UdpSocket, msg: Buffer, port: number, address: string): void {
+    try {
+      const d = this.opts.responder.handle(msg, 'udp');
+      if (d.kind === 'reply') sock.send(d.bytes, port, address);
+      else if (d.kind === 'forward') void this.forward(msg, d.query, 'udp', (b) => sock.send(b, port, address));
+    } catch (err) {
+      // A bug here must cost one query, not the process.
+      this.opts.log.error({ err }, 'failed to answer a datagram');
+    }
+  }
+
+  private async forward(msg: Buffer, q: Query, transport: 'udp' | 'tcp', send: (b: Buffer) => void): Promise<void> {
+    const { responder, forwarder } = this.opts;
+    responder.counters.forwarded++;
+    const reply = await forwarder!.forward(msg, transport).catch(() => undefined);
+    if (reply === undefined) responder.counters.forwardFailures++;
+    else responder.count(reply.readUInt16BE(2) & 0xf);
+    send(reply ?? responder.servfail(msg, q, transport));
+  }
+
+  private onConnection(s: Socket): void {
+    this.conns.add(s);
+    s.setTimeout(TCP_IDLE_MS, () => s.destroy());
+    s.on('close', () => this.conns.delete(s));
+    s.on('error', () => s.destroy());
+    let buf: Buffer = Buffer.alloc(0);
+    let inflight = 0;
+    const write = (b: Buffer): void => {
+      if (s.destroyed) return;
+      const len = Buffer.allocUnsafe(2);
+      len.writeUInt16BE(b.length);
+      s.write(Buffer.concat([len, b]));
+    };
+    s.on('data', (chunk: Buffer) => {
+      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+      if (buf.length > TCP_MAX_BUFFER) return void s.destroy();
+      // Several queries may arrive in one segment (RFC 7766 §6.2.1.1 pipelining): answer each.
+      while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+        const msg = buf.subarray(2, 2 + buf.readUInt16BE(0));
+        buf = buf.subarray(2 + msg.length);
+        try {
+          const d = this.opts.responder.handle(msg, 'tcp');
+          if (d.kind === 'reply') write(d.bytes);
+          else if (d.kind === 'drop') return void s.destroy();
+          else if (inflight >= TCP_MAX_INFLIGHT) write(this.opts.responder.servfail(msg, d.query, 'tcp'));
+          else {
+            inflight++;
+            // Copied: `buf` is reused for the next frames while this one is forwarded.
+            void this.forward(Buffer.from(msg), d.query, 'tcp', (b) => {
+              inflight--;
+              write(b);
+            });
+          }
+        } catch (err) {
+          this.opts.log.error({ err }, 'failed to answer a TCP query');
+          return void s.destroy();
+        }
+      }
+    });
+  }
+}
+
+/**
+ * We only ever send to the address a datagram came from, an IP literal: resolving it through
+ * dns.lookup would cost a deferred callback per answer for nothing.
+ */
+export function literalLookup(host: string, _family: unknown, cb: (err: Error | null, address: string, family: number) => void): void {
+  cb(null, host, isIPv6(host) ? 6 : 4);
+}
+
+function closeQuietly(u: UdpSocket): void {
+  try {
+    u.close();
+  } catch {
+    // already closed by the failed bind
+  }
+}
+
+/** Says which address failed, and what to do about the usual causes. */
+function listenError(err: unknown, addr: HostPort, proto: string): Error {
+  const code = (err as NodeJS.ErrnoException).code;
+  const hint = code === 'EACCES' ? ' (ports below 1024 need root or CAP_NET_BIND_SERVICE)' : code === 'EADDRINUSE' ? ' (another DNS server, e.g. systemd-resolved, holds it)' : '';
+  return new Error(`cannot listen on ${proto} ${addr.host}:${addr.port}: ${(err as Error).message}${hint}`, { cause: err });
+}
+
+function listen(t: Server, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    t.once('error', reject);
+    t.listen({ host, port, ipv6Only: isIPv6(host) }, () => {
+      t.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+function bind(u: UdpSocket, addr: HostPort): Promise<void> {
+  return new Promise((resolve, reject) => {
+    u.once('error', reject);
+    u.bind(addr.port, addr.host, () => {
+      u.off('error', reject);
+      resolve();
+    });
+  });
+}

@@ -1,0 +1,80 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+
+/** A port nobody listens on right now (bound on 0, then released). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return address.port;
+}
+
+export interface RedisServer {
+  port: number;
+  /** A new client; closed by `stop()`. */
+  client(): Redis;
+  stop(): Promise<void>;
+}
+
+export interface RedisOptions {
+  /** `notify-keyspace-events` value. Default `KA`, as the store's managed redis has it. */
+  notify?: string;
+  /** More `redis-server` arguments, e.g. ['--rename-command', 'CONFIG', '']. */
+  args?: string[];
+}
+
+/**
+ * A real, throw-away redis-server on a free loopback port, without persistence. Resolves once the
+ * server logs that it accepts connections; `stop()` closes the clients and kills the server.
+ */
+export async function startRedis(options: RedisOptions = {}): Promise<RedisServer> {
+  const dir = await mkdtemp(join(tmpdir(), 'plexus-dns-redis-'));
+  const port = await freePort();
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir];
+  args.push('--notify-keyspace-events', options.notify ?? 'KA', ...(options.args ?? []));
+  const child: ChildProcess = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const clients: Redis[] = [];
+  let exited = false;
+  child.once('exit', () => (exited = true));
+  const stop = async (): Promise<void> => {
+    await Promise.all(clients.map((c) => c.quit().catch(() => c.disconnect())));
+    if (!exited) {
+      const gone = once(child, 'exit');
+      child.kill('SIGKILL');
+      await gone;
+    }
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let out = '';
+      child.stdout!.on('data', (chunk: Buffer) => {
+        out += chunk.toString();
+        if (out.includes('Ready to accept connections')) resolve();
+      });
+      child.once('error', (err) => reject(new Error(`cannot run redis-server (apt-get install -y redis-server): ${err.message}`)));
+      child.once('exit', (code) => reject(new Error(`redis-server exited with ${code}: ${out.slice(-500)}`)));
+    });
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  child.stdout!.resume();
+  child.stderr!.resume();
+  return {
+    port,
+    client() {
+      const c = new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: 1 });
+      clients.push(c);
+      return c;
+    },
+    stop,
+  };
+}

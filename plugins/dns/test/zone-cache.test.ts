@@ -1,0 +1,94 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Redis } from 'ioredis';
+import { silentLogger } from '@plexus/core';
+import { ZoneCache } from '../src/zone-cache.js';
+import { header, short, startDns } from './harness.js';
+import { freePort, startRedis } from './redis.js';
+
+/** How the in-memory copy follows the store when notifications are off, refused, or interrupted. */
+
+async function until<T>(probe: () => Promise<T>, done: (v: T) => boolean, limitMs = 5000): Promise<void> {
+  const start = Date.now();
+  for (;;) {
+    const v = await probe();
+    if (done(v)) return;
+    if (Date.now() - start > limitMs) assert.fail(`condition not met within ${limitMs} ms; last: ${JSON.stringify(v)}`);
+    // Probing redis or dig in a tight loop would starve the process under test of CPU.
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const alice = (ip: string): string => JSON.stringify({ a: [{ ip }] });
+
+test('notifications off: the plugin turns them on with CONFIG SET', async (t) => {
+  const redis = await startRedis({ notify: '' });
+  t.after(() => redis.stop());
+  const c = redis.client();
+  await c.hset('gateway.tf.', 'alice', alice('10.0.0.1'));
+  const dns = await startDns(t, redis, { zones: ['gateway.tf'] });
+  assert.match(((await c.config('GET', 'notify-keyspace-events')) as string[])[1]!, /K/);
+  assert.equal(((await dns.service.status()).cache as { mode: string }).mode, 'keyspace');
+  await c.hset('gateway.tf.', 'alice', alice('10.0.0.2'));
+  await until(() => short(dns.port, 'alice.gateway.tf', 'A'), (v) => v.join() === '10.0.0.2');
+});
+
+test('notifications off and CONFIG refused: periodic re-scan', async (t) => {
+  const redis = await startRedis({ notify: '', args: ['--rename-command', 'CONFIG', ''] });
+  t.after(() => redis.stop());
+  const c = redis.client();
+  await c.hset('gateway.tf.', 'alice', alice('10.0.0.1'));
+  const dns = await startDns(t, redis, { zones: ['gateway.tf'] });
+  assert.equal(((await dns.service.status()).cache as { mode: string }).mode, 'poll');
+  assert.deepEqual(await short(dns.port, 'alice.gateway.tf', 'A'), ['10.0.0.1']);
+  await c.hset('gateway.tf.', 'alice', alice('10.0.0.2'));
+  await until(() => short(dns.port, 'alice.gateway.tf', 'A'), (v) => v.join() === '10.0.0.2');
+});
+
+test('after the subscriber connection drops, everything is read again', async (t) => {
+  const redis = await startRedis();
+  t.after(() => redis.stop());
+  const c = redis.client();
+  await c.hset('gateway.tf.', 'alice', alice('10.0.0.1'));
+  const dns = await startDns(t, redis, { zones: ['gateway.tf'] });
+  const syncs = async (): Promise<number> => ((await dns.service.status()).cache as { fullSyncs: number }).fullSyncs;
+  assert.equal(await syncs(), 1);
+  // The write lands while the subscription is gone, so its event is lost: only the resync sees it.
+  await c.multi().call('CLIENT', 'KILL', 'TYPE', 'pubsub').hset('gateway.tf.', 'alice', alice('10.0.0.9')).exec();
+  await until(syncs, (n) => n >= 2);
+  await until(() => short(dns.port, 'alice.gateway.tf', 'A'), (v) => v.join() === '10.0.0.9');
+});
+
+test('on a replica, a silent full resync from the master is noticed (link watch or periodic re-read)', async (t) => {
+  // Redis 7 waits 5 s before a diskless full sync by default, to batch replicas; not here.
+  const master = await startRedis({ args: ['--repl-diskless-sync-delay', '0'] });
+  t.after(() => master.stop());
+  const replica = await startRedis({ args: ['--replicaof', '127.0.0.1', String(master.port)] });
+  t.after(() => replica.stop());
+  const m = master.client();
+  const r = replica.client();
+  await m.hset('gateway.tf.', 'alice', alice('10.0.0.1'));
+  await until(() => r.hget('gateway.tf.', 'alice'), (v) => v !== null);
+  const dns = await startDns(t, replica, { zones: ['gateway.tf'], resyncIntervalMs: 1000 }, 'replica');
+  await m.hset('gateway.tf.', 'alice', alice('10.0.0.2'));
+  await until(() => short(dns.port, 'alice.gateway.tf', 'A'), (v) => v.join() === '10.0.0.2');
+
+  // Detach, diverge, re-attach: the replica must take a full sync, which sends no keyspace events.
+  await r.replicaof('NO', 'ONE');
+  await r.hset('gateway.tf.', 'stray', alice('10.6.6.6'));
+  await until(() => short(dns.port, 'stray.gateway.tf', 'A'), (v) => v.join() === '10.6.6.6');
+  await m.hset('gateway.tf.', 'alice', alice('10.0.0.3'));
+  await r.replicaof('127.0.0.1', String(master.port));
+  await until(() => short(dns.port, 'alice.gateway.tf', 'A'), (v) => v.join() === '10.0.0.3');
+  await until(() => header(dns.port, 'stray.gateway.tf', 'A'), (h) => h.status === 'NXDOMAIN');
+});
+
+test('start fails with ERR_UNAVAILABLE when the store cannot be read', async () => {
+  const port = await freePort();
+  const mk = (): Redis => new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: 0, retryStrategy: () => null, lazyConnect: false });
+  const redis = mk();
+  redis.on('error', () => undefined);
+  const cache = new ZoneCache({ redis, duplicate: mk, role: 'master' }, { zones: ['gateway.tf'], ttl: 300, keyPrefix: '', keySuffix: '', log: silentLogger() });
+  await assert.rejects(cache.start(), { code: 'ERR_UNAVAILABLE' });
+  redis.disconnect();
+});

@@ -1,0 +1,55 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { lookup } from '../src/lookup.js';
+import { ZoneState } from '../src/zone-state.js';
+
+/** The in-memory side of the cache: what a batch of reads does to the view. */
+
+const A = (ip: string): string => JSON.stringify({ a: [{ ip }] });
+type Read = Record<string, string> | undefined;
+const reads = (entries: [string, Read][]): Map<string, Read> => new Map(entries);
+
+function setup(): { state: ZoneState; warnings: string[]; ip: (name: string) => string } {
+  const warnings: string[] = [];
+  const state = new ZoneState({ prefix: 'dns:', suffix: '', zones: ['gateway.tf'] }, 300, (k, f, i) => warnings.push(`${k} ${f} ${i}`));
+  const ip = (name: string): string => {
+    const r = lookup(state.view, name, 1, 0);
+    return r === undefined ? 'outside' : r.rcode === 'NXDOMAIN' ? 'NXDOMAIN' : r.answers.map((a) => (a as { data: string }).data).join(',');
+  };
+  return { state, warnings, ip };
+}
+
+test('reads are merged; the same read again changes nothing', () => {
+  const { state, ip } = setup();
+  assert.equal(state.apply(reads([['dns:gateway.tf.', { alice: A('10.0.0.1'), bob: A('10.0.0.2') }]])), true);
+  assert.deepEqual([ip('alice.gateway.tf'), ip('bob.gateway.tf')], ['10.0.0.1', '10.0.0.2']);
+  const before = state.view;
+  assert.equal(state.apply(reads([['dns:gateway.tf.', { alice: A('10.0.0.1'), bob: A('10.0.0.2') }]])), false);
+  assert.equal(state.view, before, 'the snapshot is kept when nothing changed');
+});
+
+test('a field gone from the hash, then the whole key gone', () => {
+  const { state, ip } = setup();
+  state.apply(reads([['dns:gateway.tf.', { alice: A('10.0.0.1'), bob: A('10.0.0.2') }], ['dns:sub.gateway.tf.', { x: A('10.1.0.1') }]]));
+  state.apply(reads([['dns:gateway.tf.', { alice: A('10.0.0.1') }]]));
+  assert.equal(ip('bob.gateway.tf'), 'NXDOMAIN');
+  assert.equal(ip('x.sub.gateway.tf'), '10.1.0.1');
+  state.apply(reads([['dns:sub.gateway.tf.', undefined]]));
+  assert.equal(ip('x.sub.gateway.tf'), 'NXDOMAIN');
+  assert.deepEqual(state.counts().keys, 1);
+});
+
+test('keys of other zones or without the prefix are not ours; case variants of one zone merge', () => {
+  const { state, ip } = setup();
+  state.apply(reads([['dns:Gateway.TF.', { Alice: A('10.0.0.1') }], ['dns:gateway.tf.', { bob: A('10.0.0.2') }]]));
+  assert.deepEqual([ip('alice.gateway.tf'), ip('bob.gateway.tf')], ['10.0.0.1', '10.0.0.2']);
+  assert.equal(ip('example.org'), 'outside');
+});
+
+test('each problem with a stored value is reported once', () => {
+  const { state, warnings } = setup();
+  state.apply(reads([['dns:gateway.tf.', { bad: 'nope' }]]));
+  state.apply(reads([['dns:gateway.tf.', { bad: 'nope', other: A('10.0.0.1') }]]));
+  state.apply(reads([['dns:gateway.tf.', { bad: 'still nope' }]]));
+  assert.deepEqual(warnings, ['dns:gateway.tf. bad value is not JSON']);
+});

@@ -316,10 +316,10 @@ for (const c of VALID) {
   });
 }
 
-test('DEV_DEFAULTS_YAML parses: store then phonebook on loopback', async (t) => {
+test('DEV_DEFAULTS_YAML parses: the all-in-one plugin set on loopback, in dependency order', async (t) => {
   const dir = await tempDir(t);
   const cfg = await parseConfig(DEV_DEFAULTS_YAML, '<embedded dev defaults>', dir);
-  assert.deepEqual(cfg.plugins.map((p) => p.key), ['store', 'phonebook']);
+  assert.deepEqual(cfg.plugins.map((p) => p.key), ['store', 'phonebook', 'gateway', 'dns']);
   assert.deepEqual(cfg.node.listen, ['/ip4/127.0.0.1/tcp/4001']);
   assert.equal(cfg.dataDir, resolve(dir, '.plexus-dev'));
 });

@@ -21,3 +21,4 @@ export { PluginHost } from './plugin-host.js';
 export { PlexusNode } from './node.js';
 export { runCommand, reportError, userIdentity, defaultKeyPath, usage, intFlag } from './cli/support.js';
 export { RedisScript } from './store/script.js';
+export { freePort } from './net/free-port.js';

@@ -1,6 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,16 +8,8 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = resolve(fileURLToPath(new URL('../../../', import.meta.url)));
 export const PLEXUS = join(ROOT, 'core/dist/src/cli/main.js');
 
-export async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.once('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => res(port));
-    });
-  });
-}
+import { freePort } from '@plexus/core';
+export { freePort };
 
 export async function tempDir(prefix = 'plexus-test-'): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix));
@@ -80,7 +71,7 @@ export class NodeProcess {
     readonly configFile: string,
     prefix: string[] = [],
   ) {
-    // With a prefix (`ip netns exec NS`), the prefix execs node in place, so the pid is still the node's.
+    // With a prefix (`nsenter --net=...`), the prefix execs node in place, so the pid is still the node's.
     const argv = [...prefix, process.execPath, PLEXUS, 'start', '--config', configFile];
     this.child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
     this.child.stderr!.on('data', (d: Buffer) => {

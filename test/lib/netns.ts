@@ -8,6 +8,9 @@ const exec = promisify(execFile);
  * Hosts for multi-host tests: one network namespace per host, joined by veth pairs to a bridge
  * that lives in a namespace of its own (the "LAN"), so nothing is added to the machine's own
  * network. Needs root and iproute2 (CI runs as root; scripts/setup.sh --test installs iproute2).
+ * Commands enter a host with `nsenter --net=/run/netns/NS`, which switches only the network
+ * namespace: `ip -n`/`ip netns exec` also remount `/`, which fails where `/` is not a mount point
+ * (a chroot, as in the fresh-machine check), and the tests need nothing of theirs beyond the network.
  */
 export interface Host {
   name: string;
@@ -38,8 +41,8 @@ export class Lan {
     await Lan.requireRoot();
     this.created = true;
     await ip('netns', 'add', this.lanNs);
-    await ip('-n', this.lanNs, 'link', 'add', 'br0', 'type', 'bridge');
-    await ip('-n', this.lanNs, 'link', 'set', 'br0', 'up');
+    await ipIn(this.lanNs, 'link', 'add', 'br0', 'type', 'bridge');
+    await ipIn(this.lanNs, 'link', 'set', 'br0', 'up');
     let n = 1;
     for (const name of hostNames) {
       const ns = `px-${this.id}-${name}`;
@@ -51,12 +54,12 @@ export class Lan {
       await ip('link', 'add', a, 'type', 'veth', 'peer', 'name', b);
       await ip('link', 'set', a, 'netns', ns);
       await ip('link', 'set', b, 'netns', this.lanNs);
-      await ip('-n', ns, 'link', 'set', a, 'name', 'eth0');
-      await ip('-n', ns, 'addr', 'add', `${host.ip}/24`, 'dev', 'eth0');
-      await ip('-n', ns, 'link', 'set', 'eth0', 'up');
-      await ip('-n', ns, 'link', 'set', 'lo', 'up');
-      await ip('-n', this.lanNs, 'link', 'set', b, 'master', 'br0');
-      await ip('-n', this.lanNs, 'link', 'set', b, 'up');
+      await ipIn(ns, 'link', 'set', a, 'name', 'eth0');
+      await ipIn(ns, 'addr', 'add', `${host.ip}/24`, 'dev', 'eth0');
+      await ipIn(ns, 'link', 'set', 'eth0', 'up');
+      await ipIn(ns, 'link', 'set', 'lo', 'up');
+      await ipIn(this.lanNs, 'link', 'set', b, 'master', 'br0');
+      await ipIn(this.lanNs, 'link', 'set', b, 'up');
       n++;
     }
   }
@@ -67,9 +70,9 @@ export class Lan {
     return h;
   }
 
-  /** argv that runs `cmd` inside a host: `ip netns exec NS cmd...`. */
+  /** argv that runs `cmd` inside a host's network: `nsenter --net=/run/netns/NS cmd...`. */
   wrap(host: string, argv: string[]): string[] {
-    return ['ip', 'netns', 'exec', this.host(host).ns, ...argv];
+    return nsenter(this.host(host).ns, argv);
   }
 
   async run(host: string, argv: string[], timeoutMs = 15_000): Promise<{ stdout: string; stderr: string }> {
@@ -83,6 +86,19 @@ export class Lan {
     this.created = false;
     for (const h of this.hosts.values()) await ip('netns', 'del', h.ns).catch(() => undefined);
     await ip('netns', 'del', this.lanNs).catch(() => undefined);
+  }
+}
+
+function nsenter(ns: string, argv: string[]): string[] {
+  return ['nsenter', `--net=/run/netns/${ns}`, ...argv];
+}
+
+async function ipIn(ns: string, ...args: string[]): Promise<void> {
+  const [cmd, ...rest] = nsenter(ns, ['ip', ...args]);
+  try {
+    await exec(cmd!, rest);
+  } catch (err) {
+    throw new Error(`ip ${args.join(' ')} in ${ns} failed: ${(err as { stderr?: string }).stderr ?? (err as Error).message}`);
   }
 }
 

@@ -1,5 +1,5 @@
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -9,14 +9,8 @@ import { silentLogger, type Logger, type PluginContext, type PluginInstance, typ
 import { plugin, storeConfigSchema, type StoreConfig } from '../src/index.js';
 
 /** A port nobody listens on right now (bound on 0, then released). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
+import { freePort } from '@plexus/core';
+export { freePort };
 
 /** A temp dir removed when the test ends, pass or fail. */
 export async function tempDir(t: TestContext): Promise<string> {

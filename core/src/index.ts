@@ -19,6 +19,6 @@ export { DEV_DEFAULTS_YAML } from './config/dev-defaults.js';
 export { orderPlugins } from './config/order.js';
 export { PluginHost } from './plugin-host.js';
 export { PlexusNode } from './node.js';
-export { runCommand, reportError, userIdentity, defaultKeyPath, usage, intFlag } from './cli/support.js';
+export { runCommand, reportError, userIdentity, defaultKeyPath, usage, intFlag, explorerOf, withExplorer, type ClientFlags } from './cli/support.js';
 export { RedisScript } from './store/script.js';
 export { freePort } from './net/free-port.js';

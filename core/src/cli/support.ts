@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { PlexusError, exitCodeFor } from '../errors.js';
 import { ConfigError } from '../config/issues.js';
 import { loadIdentity, loadOrCreateIdentity, type Identity } from '../identity.js';
+import { RpcClient } from '../rpc/client.js';
 
 /**
  * Helpers every `plexus <plugin> <verb>` command uses, so that all commands behave alike:
@@ -71,4 +72,30 @@ export function intFlag(name: string, value: string | undefined, fallback: numbe
   const n = Number(value);
   if (!Number.isSafeInteger(n) || n < 0) throw usage(`--${name} expects a whole number, got '${value}'`);
   return n;
+}
+
+/** Flags every client command shares (`--explorer`, `--timeout`, `--json`, `--key`). */
+export interface ClientFlags {
+  explorer?: string;
+  key?: string;
+  json?: boolean;
+  timeout?: string;
+}
+
+/** The explorer multiaddr from `--explorer` or `$PLEXUS_EXPLORER`; ERR_USAGE when neither is set. */
+export function explorerOf(opts: ClientFlags): string {
+  const explorer = opts.explorer ?? process.env.PLEXUS_EXPLORER;
+  if (explorer === undefined || explorer === '') throw usage('--explorer MULTIADDR is required (or set PLEXUS_EXPLORER)');
+  return explorer;
+}
+
+/** Connects to the explorer (signing with `identity` when given), runs `fn`, always closes. */
+export async function withExplorer<T>(opts: ClientFlags, identity: Identity | undefined, fn: (c: RpcClient) => Promise<T>): Promise<T> {
+  const timeoutMs = intFlag('timeout', opts.timeout, 10_000);
+  const client = await RpcClient.connect(explorerOf(opts), identity === undefined ? { timeoutMs } : { key: identity.keyPair, timeoutMs });
+  try {
+    return await fn(client);
+  } finally {
+    await client.close();
+  }
 }

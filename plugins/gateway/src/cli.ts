@@ -1,41 +1,21 @@
 import type { Command } from 'commander';
-import { type Identity, RpcClient, intFlag, runCommand, signDetached, toHex, usage, userIdentity } from '@plexus/core';
+import { type ClientFlags, intFlag, runCommand, signDetached, toHex, usage, userIdentity, withExplorer } from '@plexus/core';
 import type { ListedEntry, RegisterResult } from './gateway.js';
 
 const PROTOCOL = '/plexus/gateway/1';
 
-interface Common {
-  explorer?: string;
-  key?: string;
-  json?: boolean;
-  timeout?: string;
-}
+type Common = ClientFlags;
 
 interface Where extends Common {
   name: string;
   domain?: string;
 }
 
-function explorerOf(opts: Common): string {
-  const explorer = opts.explorer ?? process.env.PLEXUS_EXPLORER;
-  if (explorer === undefined || explorer === '') throw usage('--explorer MULTIADDR is required (or set PLEXUS_EXPLORER)');
-  return explorer;
-}
-
-async function withClient<T>(opts: Common, identity: Identity | undefined, fn: (c: RpcClient) => Promise<T>): Promise<T> {
-  const timeoutMs = intFlag('timeout', opts.timeout, 10_000);
-  const client = await RpcClient.connect(explorerOf(opts), identity === undefined ? { timeoutMs } : { key: identity.keyPair, timeoutMs });
-  try {
-    return await fn(client);
-  } finally {
-    await client.close();
-  }
-}
 
 /** A signed call with the phonebook key: it must exist, since the name must be registered first. */
 async function signedCall<T>(opts: Common, method: string, params: Record<string, unknown>): Promise<T> {
   const me = await userIdentity(opts.key, false);
-  return withClient(opts, me, (c) => c.call<T>(PROTOCOL, method, params, { signed: true }));
+  return withExplorer(opts, me, (c) => c.call<T>(PROTOCOL, method, params, { signed: true }));
 }
 
 function whereParams(opts: Where): Record<string, unknown> {
@@ -100,7 +80,7 @@ export function registerCli(program: Command): void {
         const me = await userIdentity(opts.key, false);
         // COMPAT §4: the original `payload_sign(threebot_name)`, Ed25519 over the UTF-8 name.
         const signature = toHex(signDetached(Buffer.from(opts.name, 'utf8'), me.keyPair));
-        return withClient(opts, me, (c) =>
+        return withExplorer(opts, me, (c) =>
           opts.ip !== undefined
             ? c.call<{ fqdn: string }>(PROTOCOL, 'domain_tcpservice_ip_expose', { threebot_name: opts.name, privateip: opts.ip, signature }, { signed: true })
             : c.call<{ fqdn: string }>(PROTOCOL, 'domain_tcpservice_client_expose', { threebot_name: opts.name, client_secret: opts.clientSecret, signature }, { signed: true }),
@@ -163,6 +143,6 @@ export function registerCli(program: Command): void {
     .description("show a name's DNS records and tcprouter services")
     .requiredOption('--name <name>', 'phonebook name')
     .action(async (opts: Common & { name: string }) => {
-      await runCommand(opts, () => withClient(opts, undefined, (c) => c.call<{ name: string; entries: ListedEntry[] }>(PROTOCOL, 'list', { name: opts.name })), humanList);
+      await runCommand(opts, () => withExplorer(opts, undefined, (c) => c.call<{ name: string; entries: ListedEntry[] }>(PROTOCOL, 'list', { name: opts.name })), humanList);
     });
 }

@@ -1,32 +1,12 @@
 import type { Command } from 'commander';
-import { type Identity, PlexusError, RpcClient, runCommand, signDetached, toHex, usage, userIdentity, intFlag, loadOrCreateIdentity } from '@plexus/core';
+import { type ClientFlags, PlexusError, runCommand, signDetached, toHex, usage, userIdentity, intFlag, loadOrCreateIdentity, withExplorer } from '@plexus/core';
 import { recordPayload, updateKeyPayload } from './payload.js';
 import type { PhonebookRecord } from './registry.js';
 
 const PROTOCOL = '/plexus/phonebook/1';
 
-interface Common {
-  explorer?: string;
-  key?: string;
-  json?: boolean;
-  timeout?: string;
-}
+type Common = ClientFlags;
 
-function explorerOf(opts: Common): string {
-  const explorer = opts.explorer ?? process.env.PLEXUS_EXPLORER;
-  if (explorer === undefined || explorer === '') throw usage('--explorer MULTIADDR is required (or set PLEXUS_EXPLORER)');
-  return explorer;
-}
-
-async function withClient<T>(opts: Common, identity: Identity | undefined, fn: (c: RpcClient) => Promise<T>): Promise<T> {
-  const timeoutMs = intFlag('timeout', opts.timeout, 10_000);
-  const client = await RpcClient.connect(explorerOf(opts), identity === undefined ? { timeoutMs } : { key: identity.keyPair, timeoutMs });
-  try {
-    return await fn(client);
-  } finally {
-    await client.close();
-  }
-}
 
 function human(r: PhonebookRecord): string {
   return [
@@ -61,7 +41,7 @@ export function registerCli(program: Command): void {
     .action(async (opts: Common & { name: string; email: string; description: string; ipaddr: string; wallet: string }) => {
       await runCommand(opts, async () => {
         const me = await userIdentity(opts.key, true);
-        return withClient(opts, me, async (c) => {
+        return withExplorer(opts, me, async (c) => {
           const rec = await c.call<PhonebookRecord>(PROTOCOL, 'name_register', { name: opts.name, email: opts.email, pubkey: me.publicKeyHex, wallet_name: opts.wallet }, { signed: true });
           const fields = { tid: rec.tid, name: opts.name, email: opts.email, ipaddr: opts.ipaddr, description: opts.description, pubkey: me.publicKeyHex };
           const sig = toHex(signDetached(recordPayload(fields), me.keyPair));
@@ -76,7 +56,7 @@ export function registerCli(program: Command): void {
     .action(async (target: string, opts: Common) => {
       await runCommand(opts, async () => {
         const params = /^[0-9]+$/.test(target) ? { tid: Number(target) } : { name: target };
-        return withClient(opts, undefined, (c) => c.call<PhonebookRecord>(PROTOCOL, 'get', params));
+        return withExplorer(opts, undefined, (c) => c.call<PhonebookRecord>(PROTOCOL, 'get', params));
       }, human);
     });
 
@@ -87,7 +67,7 @@ export function registerCli(program: Command): void {
     .action(async (opts: Common & { cursor: string; limit?: string }) => {
       await runCommand(opts, async () => {
         const params = { cursor: intFlag('cursor', opts.cursor, 0), ...(opts.limit === undefined ? {} : { limit: intFlag('limit', opts.limit, 50) }) };
-        return withClient(opts, undefined, (c) => c.call<{ records: PhonebookRecord[]; next: number | null }>(PROTOCOL, 'list', params));
+        return withExplorer(opts, undefined, (c) => c.call<{ records: PhonebookRecord[]; next: number | null }>(PROTOCOL, 'list', params));
       }, (page) => [...page.records.map((r) => `${String(r.tid).padStart(6)}  ${r.name}  ${r.pubkey}`), page.next === null ? '(end)' : `(more: --cursor ${page.next})`].join('\n'));
     });
 
@@ -101,7 +81,7 @@ export function registerCli(program: Command): void {
         const old = await userIdentity(opts.key, false);
         const next = await loadOrCreateIdentity(opts.newKey);
         if (next.publicKeyHex === old.publicKeyHex) throw usage('--new-key holds the same key as --key');
-        return withClient(opts, old, async (c) => {
+        return withExplorer(opts, old, async (c) => {
           const rec = await c.call<PhonebookRecord>(PROTOCOL, 'get', { name: opts.name });
           if (rec.pubkey !== old.publicKeyHex) throw new PlexusError('ERR_PUBKEY_MISMATCH', `'${opts.name}' is not registered with the key in ${old.path}`);
           const signature = toHex(signDetached(updateKeyPayload(rec.tid, next.publicKeyHex), old.keyPair));

@@ -1,73 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Redis } from 'ioredis';
+import { startRedis as start, type RedisOptions, type RedisServer } from '@plexus/core/testing';
 
-/** A port nobody listens on right now (bound on 0, then released). */
-import { freePort } from '@plexus/core';
-export { freePort };
+export { freePort, type RedisOptions, type RedisServer } from '@plexus/core/testing';
 
-export interface RedisServer {
-  port: number;
-  /** A new client; closed by `stop()`. */
-  client(): Redis;
-  stop(): Promise<void>;
-}
-
-export interface RedisOptions {
-  /** `notify-keyspace-events` value. Default `KA`, as the store's managed redis has it. */
-  notify?: string;
-  /** More `redis-server` arguments, e.g. ['--rename-command', 'CONFIG', '']. */
-  args?: string[];
-}
-
-/**
- * A real, throw-away redis-server on a free loopback port, without persistence. Resolves once the
- * server logs that it accepts connections; `stop()` closes the clients and kills the server.
- */
-export async function startRedis(options: RedisOptions = {}): Promise<RedisServer> {
-  const dir = await mkdtemp(join(tmpdir(), 'plexus-dns-redis-'));
-  const port = await freePort();
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir];
-  args.push('--notify-keyspace-events', options.notify ?? 'KA', ...(options.args ?? []));
-  const child: ChildProcess = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const clients: Redis[] = [];
-  let exited = false;
-  child.once('exit', () => (exited = true));
-  const stop = async (): Promise<void> => {
-    await Promise.all(clients.map((c) => c.quit().catch(() => c.disconnect())));
-    if (!exited) {
-      const gone = once(child, 'exit');
-      child.kill('SIGKILL');
-      await gone;
-    }
-    await rm(dir, { recursive: true, force: true });
-  };
-  try {
-    await new Promise<void>((resolve, reject) => {
-      let out = '';
-      child.stdout!.on('data', (chunk: Buffer) => {
-        out += chunk.toString();
-        if (out.includes('Ready to accept connections')) resolve();
-      });
-      child.once('error', (err) => reject(new Error(`cannot run redis-server (apt-get install -y redis-server): ${err.message}`)));
-      child.once('exit', (code) => reject(new Error(`redis-server exited with ${code}: ${out.slice(-500)}`)));
-    });
-  } catch (err) {
-    await stop();
-    throw err;
-  }
-  child.stdout!.resume();
-  child.stderr!.resume();
-  return {
-    port,
-    client() {
-      const c = new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: 1 });
-      clients.push(c);
-      return c;
-    },
-    stop,
-  };
+/** A throw-away redis-server for the dns tests, with keyspace events on (`KA`) as the store's managed redis has them. */
+export function startRedis(options: RedisOptions = {}): Promise<RedisServer> {
+  return start({ tmpPrefix: 'plexus-dns-redis-', ...options, notify: options.notify ?? 'KA' });
 }

@@ -1,0 +1,2 @@
+export { startRedis, type RedisServer, type RedisOptions } from './redis.js';
+export { freePort } from '../net/free-port.js';

@@ -10,6 +10,9 @@ export { encodeFrame, FrameDecoder, DEFAULT_MAX_FRAME_BYTES } from './rpc/frame.
 export { signRequest, verifyRequestAuth, ReplayCache, RateLimiter } from './rpc/auth.js';
 export { canonicalJson, rpcSigningBytes } from './crypto/canonical.js';
 export * from './crypto/ed25519.js';
+export * from './crypto/signatures.js';
+export * from './formats/index.js';
+export { literalLookup } from './net/literal-lookup.js';
 export * from './identity.js';
 export { createP2pNode } from './p2p/libp2p.js';
 export { loadConfigFile, parseConfig, type ResolvedConfig, type ConfiguredPlugin } from './config/load.js';

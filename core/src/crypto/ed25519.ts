@@ -10,8 +10,10 @@ import { createPrivateKey, createPublicKey, sign, verify, randomBytes, type KeyO
 const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
 const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 
-const HEX64 = /^[0-9a-f]{64}$/;
-const HEX128 = /^[0-9a-f]{128}$/;
+/** An Ed25519 public key in hex. */
+export const HEX64 = /^[0-9a-f]{64}$/;
+/** An Ed25519 signature in hex. */
+export const HEX128 = /^[0-9a-f]{128}$/;
 
 export interface Ed25519KeyPair {
   /** 32-byte private seed. */

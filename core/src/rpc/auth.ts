@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { PlexusError } from '../errors.js';
-import { rpcSigningBytes } from '../crypto/canonical.js';
-import { type Ed25519KeyPair, isPublicKeyHex, isSignatureHex, signDetached, toHex, verifyHex } from '../crypto/ed25519.js';
+import { type Ed25519KeyPair, isPublicKeyHex, isSignatureHex, toHex } from '../crypto/ed25519.js';
+import { signEnvelope, verifyEnvelope } from '../crypto/signatures.js';
 import type { RpcAuth } from './types.js';
 
 const NONCE_HEX = /^[0-9a-f]{32}$/;
@@ -16,8 +16,7 @@ export interface SignInput {
 
 export function signRequest(input: SignInput, key: Ed25519KeyPair, now = Date.now()): RpcAuth {
   const nonce = randomBytes(16).toString('hex');
-  const sig = signDetached(rpcSigningBytes({ ...input, ts: now, nonce }), key);
-  return { pubkey: toHex(key.publicKey), ts: now, nonce, sig: toHex(sig) };
+  return { pubkey: toHex(key.publicKey), ts: now, nonce, sig: signEnvelope({ ...input, ts: now, nonce }, key) };
 }
 
 export interface AuthPolicy {
@@ -39,8 +38,7 @@ export function verifyRequestAuth(input: SignInput, auth: unknown, policy: AuthP
     throw new PlexusError('ERR_SIGNATURE_INVALID', 'auth must be {pubkey: 64 hex, ts: integer ms, nonce: 32 hex, sig: 128 hex}');
   }
   const ts = a.ts as number;
-  const bytes = rpcSigningBytes({ ...input, ts, nonce: a.nonce });
-  if (!verifyHex(bytes, a.sig, a.pubkey)) throw new PlexusError('ERR_SIGNATURE_INVALID', 'signature does not verify');
+  if (!verifyEnvelope({ ...input, ts, nonce: a.nonce }, a.sig, a.pubkey)) throw new PlexusError('ERR_SIGNATURE_INVALID', 'signature does not verify');
   if (Math.abs(now - ts) > policy.maxSkewMs || ts < policy.notBefore) {
     throw new PlexusError('ERR_TIMESTAMP_STALE', `request timestamp ${ts} is outside the allowed window (server time ${now}, skew ${policy.maxSkewMs} ms)`, {
       data: { serverTime: now, maxSkewMs: policy.maxSkewMs },

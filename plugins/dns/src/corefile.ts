@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { PlexusError, type ResolvedConfig } from '@plexus/core';
-import { parseHostPort, type DnsConfig, type HostPort } from './config.js';
+import { PlexusError, parseHostPort, type HostPort, type ResolvedConfig } from '@plexus/core';
+import type { DnsConfig } from './config.js';
 
 /**
  * A Corefile for real CoreDNS with the redis plugin that serves the same zones from the same

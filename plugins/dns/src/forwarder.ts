@@ -1,7 +1,6 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { connect, isIPv6 } from 'node:net';
-import type { HostPort } from './config.js';
-import { literalLookup } from './server.js';
+import { literalLookup, type HostPort } from '@plexus/core';
 
 /**
  * Forwards queries for names outside our zones to upstream resolvers, like CoreDNS's

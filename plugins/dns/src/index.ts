@@ -1,11 +1,11 @@
-import { definePlugin, type PluginContext, type PluginInstance, type StoreCapability } from '@plexus/core';
-import { DnsConfigSchema, parseHostPort, type DnsConfig, type HostPort } from './config.js';
+import { definePlugin, formatHostPort as fmt, parseHostPort, type HostPort, type PluginContext, type PluginInstance, type StoreCapability } from '@plexus/core';
+import { DnsConfigSchema, type DnsConfig } from './config.js';
 import { Forwarder } from './forwarder.js';
 import { Responder } from './responder.js';
 import { DnsServer } from './server.js';
 import { ZoneCache } from './zone-cache.js';
 
-export { DnsConfigSchema, DNS_DEFAULTS, parseHostPort, type DnsConfig, type HostPort } from './config.js';
+export { DnsConfigSchema, DNS_DEFAULTS, type DnsConfig } from './config.js';
 export { parseRecords, effectiveTtl, madeUpSoa, chunk255, type NodeRecords, type Rr, type Soa } from './records.js';
 export { lookup, resolveName, findZone, QTYPE, type LookupResult } from './lookup.js';
 export { buildZone, buildView, type Zone, type ZoneView } from './zone.js';
@@ -71,10 +71,6 @@ export class DnsService implements PluginInstance {
       cache: this.cache?.status() ?? {},
     };
   }
-}
-
-function fmt(a: HostPort): string {
-  return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
 }
 
 /** Authoritative DNS for the gateway zones, answered from memory, kept in sync with the store. */

@@ -1,5 +1,5 @@
 import type { Answer } from 'dns-packet';
-import { isInZone, parentOf, relativeLabel } from './names.js';
+import { isAtOrBelow, parentName, relativeName } from '@plexus/core';
 import type { NodeRecords, RecordKey, Rr } from './records.js';
 import type { Zone, ZoneView } from './zone.js';
 
@@ -47,7 +47,7 @@ interface Found {
 
 /** The most specific zone among `name` and its parents, or undefined when the name is not ours. */
 export function findZone(view: ZoneView, name: string): Zone | undefined {
-  for (let n: string | undefined = name; n !== undefined; n = parentOf(n)) {
+  for (let n: string | undefined = name; n !== undefined; n = parentName(n)) {
     const z = view.zones.get(n);
     if (z !== undefined) return z;
   }
@@ -56,14 +56,14 @@ export function findZone(view: ZoneView, name: string): Zone | undefined {
 
 /** True when `name` is at or below one of the configured zones. */
 export function isServed(view: ZoneView, name: string): boolean {
-  return view.served.some((z) => isInZone(name, z));
+  return view.served.some((z) => isAtOrBelow(name, z));
 }
 
 /** Exact field, then empty non-terminal, then wildcards from the closest `*.<rest>` up to a bare `*`. */
 export function resolveName(view: ZoneView, name: string): Found | undefined {
   const zone = findZone(view, name);
   if (zone === undefined) return undefined;
-  const label = relativeLabel(name, zone.name);
+  const label = relativeName(name, zone.name);
   const node = zone.nodes.get(label);
   if (node !== undefined) return { zone, node, exists: true };
   // The apex and names with something below them exist even without data: NODATA, not NXDOMAIN,

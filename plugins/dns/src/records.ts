@@ -1,6 +1,6 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import type { CaaData, MxData, SoaData, SrvData } from 'dns-packet';
-import { isValidName, normalizeName } from './names.js';
+import { isWireName, normalizeName } from '@plexus/core';
 
 /**
  * Parses the JSON values of a zone hash (COMPAT.md §1) into record sets ready to be put on the
@@ -101,7 +101,7 @@ class Parser {
       return undefined;
     }
     const name = normalizeName(v.trim());
-    if (name === '' || !isValidName(name)) {
+    if (name === '' || !isWireName(name)) {
       this.issue(`${where}: '${v}' is not a valid domain name`);
       return undefined;
     }

@@ -1,7 +1,6 @@
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, isIPv6, type Server, type Socket } from 'node:net';
-import type { Logger } from '@plexus/core';
-import type { HostPort } from './config.js';
+import { literalLookup, type HostPort, type Logger } from '@plexus/core';
 import type { Forwarder } from './forwarder.js';
 import type { Query } from './query.js';
 import type { Responder } from './responder.js';
@@ -143,14 +142,6 @@ export class DnsServer {
       }
     });
   }
-}
-
-/**
- * We only ever send to the address a datagram came from, an IP literal: resolving it through
- * dns.lookup would cost a deferred callback per answer for nothing.
- */
-export function literalLookup(host: string, _family: unknown, cb: (err: Error | null, address: string, family: number) => void): void {
-  cb(null, host, isIPv6(host) ? 6 : 4);
 }
 
 function closeQuietly(u: UdpSocket): void {

@@ -1,47 +1,10 @@
 import type { Redis } from 'ioredis';
-import { isInZone, normalizeName } from './names.js';
+import { zoneKeyPatterns, zoneOfKey, type ZoneKeyScheme } from '@plexus/core';
 
-/**
- * How zone hashes are named in the store (COMPAT.md §1: `prefix + zone-with-dot + suffix`) and
- * how they are found and read.
- */
-
-export interface KeyScheme {
-  prefix: string;
-  suffix: string;
-  /** Configured zones, normalized. */
-  zones: readonly string[];
-}
-
-/** Escapes Redis glob specials so prefix/suffix/zone text matches itself only. */
-function globEscape(s: string): string {
-  return s.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
-}
-
-/** Zone part of a pattern, case-insensitive: `[gG][aA]...`, since DNS names are. */
-function globCaseless(s: string): string {
-  return [...s].map((c) => (/[a-z]/i.test(c) ? `[${c.toLowerCase()}${c.toUpperCase()}]` : globEscape(c))).join('');
-}
-
-/** Glob patterns that match every key of a configured zone and of the zones below it. */
-export function zoneKeyPatterns(scheme: KeyScheme): string[] {
-  return scheme.zones.map((z) => `${globEscape(scheme.prefix)}*${globCaseless(`${z}.`)}${globEscape(scheme.suffix)}`);
-}
-
-/**
- * The zone a store key holds, or undefined when the key is not a zone hash of ours (the glob
- * also matches `xgateway.tf.`, which is not below `gateway.tf`).
- */
-export function zoneOfKey(key: string, scheme: KeyScheme): string | undefined {
-  if (!key.startsWith(scheme.prefix) || !key.endsWith(scheme.suffix) || key.length < scheme.prefix.length + scheme.suffix.length + 1) return undefined;
-  const raw = key.slice(scheme.prefix.length, key.length - scheme.suffix.length);
-  if (!raw.endsWith('.')) return undefined;
-  const name = normalizeName(raw);
-  return scheme.zones.some((z) => isInZone(name, z)) ? name : undefined;
-}
+/** How zone hashes (named as in @plexus/core's CoreDNS format) are found and read. */
 
 /** Every key of ours, by SCAN (never KEYS: a big store must not stall for a DNS node's start). */
-export async function scanZoneKeys(redis: Redis, scheme: KeyScheme): Promise<string[]> {
+export async function scanZoneKeys(redis: Redis, scheme: ZoneKeyScheme): Promise<string[]> {
   const keys = new Set<string>();
   for (const pattern of zoneKeyPatterns(scheme)) {
     let cursor = '0';

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
-import { PlexusError, type Logger, type StoreCapability } from '@plexus/core';
-import { readHashes, scanZoneKeys, zoneKeyPatterns, zoneOfKey, type KeyScheme } from './store-keys.js';
+import { PlexusError, zoneKeyPatterns, zoneOfKey, type Logger, type StoreCapability, type ZoneKeyScheme } from '@plexus/core';
+import { readHashes, scanZoneKeys } from './store-keys.js';
 import type { ZoneView } from './zone.js';
 import { ZoneState } from './zone-state.js';
 
@@ -33,7 +33,7 @@ export class ZoneCache {
   /** Called after every change of `view`. */
   onChange: (() => void) | undefined;
   mode: SyncMode = 'keyspace';
-  private readonly scheme: KeyScheme;
+  private readonly scheme: ZoneKeyScheme;
   private readonly state: ZoneState;
   private readonly dirty = new Set<string>();
   private needFull = true;

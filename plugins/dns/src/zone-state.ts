@@ -1,6 +1,5 @@
-import { normalizeName } from './names.js';
 import { parseRecords, type NodeRecords } from './records.js';
-import { zoneOfKey, type KeyScheme } from './store-keys.js';
+import { normalizeName, zoneOfKey, type ZoneKeyScheme } from '@plexus/core';
 import { buildView, buildZone, type Zone, type ZoneView } from './zone.js';
 
 /**
@@ -30,7 +29,7 @@ export class ZoneState {
 
   /** `warn` receives each distinct problem with a stored value once. */
   constructor(
-    private readonly scheme: KeyScheme,
+    private readonly scheme: ZoneKeyScheme,
     private readonly ttl: number,
     private readonly warn: (key: string, field: string, issue: string) => void,
   ) {

@@ -1,4 +1,4 @@
-import { parentOf } from './names.js';
+import { parentName } from '@plexus/core';
 import { madeUpSoa, type NodeRecords, type Soa } from './records.js';
 
 /** One zone hash, parsed and indexed for answering. Immutable once built. */
@@ -31,11 +31,11 @@ export interface ZoneView {
 export function buildZone(name: string, nodes: Map<string, NodeRecords>, pluginTtl: number): Zone {
   const enclosers = new Set<string>();
   for (const label of nodes.keys()) {
-    let p = label === '@' ? undefined : parentOf(label);
+    let p = label === '@' ? undefined : parentName(label);
     // Stops at the apex ('') and where an existing ancestor already added the rest.
     while (p !== undefined && p !== '' && !enclosers.has(p)) {
       enclosers.add(p);
-      p = parentOf(p);
+      p = parentName(p);
     }
   }
   return { name, nodes, enclosers, soa: nodes.get('@')?.soa ?? madeUpSoa(name, pluginTtl), size: nodes.size };
@@ -48,7 +48,7 @@ export function buildView(zones: Iterable<Zone>, served: readonly string[], plug
   for (const s of served) if (!map.has(s)) map.set(s, buildZone(s, new Map(), pluginTtl));
   const zoneAncestors = new Set<string>();
   for (const name of map.keys()) {
-    for (let p = parentOf(name); p !== undefined && p !== ''; p = parentOf(p)) zoneAncestors.add(p);
+    for (let p = parentName(name); p !== undefined && p !== ''; p = parentName(p)) zoneAncestors.add(p);
   }
   return { zones: map, zoneAncestors, served, ttl: pluginTtl };
 }

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DnsConfigSchema, parseHostPort } from '../src/config.js';
+import { parseHostPort } from '@plexus/core';
+import { DnsConfigSchema } from '../src/config.js';
 
 /** The `dns` block: defaults, normalisation, and errors that name the key. */
 

@@ -1,8 +1,7 @@
 import { isIP } from 'node:net';
 import type { Redis } from 'ioredis';
+import { mergeRecords, zoneKey } from '@plexus/core';
 import type { GatewayConfig } from './config.js';
-import { mergeRecords } from './dns-records.js';
-import { hashKey } from './domains.js';
 
 /**
  * Points each zone's apex (`@`) at the gateway's own public addresses. Exposed names are CNAMEs
@@ -16,7 +15,7 @@ export async function seedApexRecords(redis: Redis, config: GatewayConfig): Prom
   if (v4.length === 0 && v6.length === 0) return 0;
   let written = 0;
   for (const zone of config.zones) {
-    const key = hashKey(zone, config.keyPrefix, config.keySuffix);
+    const key = zoneKey(zone, config.keyPrefix, config.keySuffix);
     for (let attempt = 0; attempt < 10; attempt++) {
       const conn = redis.duplicate();
       try {

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { type ClientFlags, intFlag, runCommand, signDetached, toHex, usage, userIdentity, withExplorer } from '@plexus/core';
+import { type ClientFlags, intFlag, runCommand, signName, usage, userIdentity, withExplorer } from '@plexus/core';
 import type { ListedEntry, RegisterResult } from './gateway.js';
 
 const PROTOCOL = '/plexus/gateway/1';
@@ -79,7 +79,7 @@ export function registerCli(program: Command): void {
         if ((opts.ip === undefined) === (opts.clientSecret === undefined)) throw usage('give exactly one of --ip and --client-secret');
         const me = await userIdentity(opts.key, false);
         // COMPAT §4: the original `payload_sign(threebot_name)`, Ed25519 over the UTF-8 name.
-        const signature = toHex(signDetached(Buffer.from(opts.name, 'utf8'), me.keyPair));
+        const signature = signName(opts.name, me.keyPair);
         return withExplorer(opts, me, (c) =>
           opts.ip !== undefined
             ? c.call<{ fqdn: string }>(PROTOCOL, 'domain_tcpservice_ip_expose', { threebot_name: opts.name, privateip: opts.ip, signature }, { signed: true })

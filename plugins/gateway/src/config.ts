@@ -1,12 +1,6 @@
-import { z } from '@plexus/core';
-import { canonicalIp, isHostname, normalizeDomain } from './validation.js';
+import { DEFAULT_TTL, domainNameSchema, ipSchema, ttlSchema, z, zoneKeyPartSchema } from '@plexus/core';
 
-const zone = z
-  .string()
-  .transform(normalizeDomain)
-  .refine(isHostname, 'expected a domain name such as gateway.tf');
-
-const publicIp = z.string().refine((s) => canonicalIp(s) !== undefined, 'expected an IPv4 or IPv6 address');
+const zone = domainNameSchema;
 
 /** `plugins.gateway`. */
 export const GatewayConfigSchema = z
@@ -16,13 +10,13 @@ export const GatewayConfigSchema = z
     /** Zone that `domain_tcpservice_*_expose` put names under (`NAME.<threebotDomain>`). Default: the first zone. */
     threebotDomain: zone.optional(),
     /** The gateway's own public addresses; client expose points names at them. Default none (client expose refused). */
-    publicIps: z.array(publicIp).default([]),
+    publicIps: z.array(ipSchema).default([]),
     /** TTL written into every record, in seconds. Default 300, the CoreDNS redis plugin's default. */
-    ttl: z.number().int().min(1).max(2_147_483_647).default(300),
+    ttl: ttlSchema.default(DEFAULT_TTL),
     /** Prepended to each zone hash key, like the redis plugin's `prefix`. Default ''. */
-    keyPrefix: z.string().max(128).default(''),
+    keyPrefix: zoneKeyPartSchema.default(''),
     /** Appended to each zone hash key, like the redis plugin's `suffix`. Default ''. */
-    keySuffix: z.string().max(128).default(''),
+    keySuffix: zoneKeyPartSchema.default(''),
   })
   .superRefine((c, ctx) => {
     if (new Set(c.zones).size !== c.zones.length) ctx.addIssue({ code: 'custom', path: ['zones'], message: 'zones must not repeat' });
@@ -33,7 +27,6 @@ export const GatewayConfigSchema = z
   .transform((c) => ({
     ...c,
     threebotDomain: c.threebotDomain ?? c.zones[0]!,
-    publicIps: c.publicIps.map((ip) => canonicalIp(ip)!.ip),
   }));
 
 export type GatewayConfig = z.infer<typeof GatewayConfigSchema>;

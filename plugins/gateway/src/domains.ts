@@ -1,5 +1,4 @@
-import { PlexusError } from '@plexus/core';
-import { MAX_DOMAIN_LENGTH, isPhonebookName } from './validation.js';
+import { MAX_DOMAIN_LENGTH, PlexusError, fqdnOf, isAtOrBelow, isPhonebookName, zoneOf } from '@plexus/core';
 
 /**
  * Which DNS names a phonebook name may change. Pure: the caller looks the candidates up in the
@@ -12,28 +11,6 @@ import { MAX_DOMAIN_LENGTH, isPhonebookName } from './validation.js';
  *   `carol.example` if registered, else `example`. Like DNS delegation, the closest owner wins, so
  *   a dotted name owns its own subtree even when its parent is somebody else's name.
  */
-
-/** `name`, or a name below it (`www.alice.gateway.tf` is below `gateway.tf`). */
-export function isAtOrBelow(name: string, parent: string): boolean {
-  return name === parent || name.endsWith(`.${parent}`);
-}
-
-/** The most specific zone containing `fqdn`, or undefined. */
-export function zoneOf(fqdn: string, zones: readonly string[]): string | undefined {
-  let best: string | undefined;
-  for (const z of zones) if (isAtOrBelow(fqdn, z) && (best === undefined || z.length > best.length)) best = z;
-  return best;
-}
-
-/** The DNS name a record name denotes inside a hash: `@` is the hash's own name. */
-export function fqdnOf(recordName: string, domain: string): string {
-  return recordName === '@' ? domain : `${recordName}.${domain}`;
-}
-
-/** Redis key of a domain's hash: prefix + domain + '.' + suffix (COMPAT §1, CoreDNS `Key()`). */
-export function hashKey(domain: string, prefix: string, suffix: string): string {
-  return `${prefix}${domain}.${suffix}`;
-}
 
 /** Label-suffixes of `relative` that are valid phonebook names, longest first. */
 export function ownerCandidates(relative: string): string[] {

@@ -1,11 +1,27 @@
-import { PlexusError, type PhonebookCapability, type PhonebookEntry, type RpcCall } from '@plexus/core';
+import {
+  DEFAULT_HTTP_PORT,
+  DEFAULT_TLS_PORT,
+  FieldFormatError,
+  type FieldRecords,
+  PlexusError,
+  type PhonebookCapability,
+  type PhonebookEntry,
+  type RecordType,
+  type RpcCall,
+  type TcpService,
+  TcprouterDecodeError,
+  canonicalIp,
+  decodeService,
+  encodeService,
+  fqdnOf,
+  mergeRecords,
+  parseField,
+  removeRecords,
+} from '@plexus/core';
 import type { GatewayConfig } from './config.js';
-import { FieldFormatError, type FieldRecords, type RecordType, mergeRecords, parseField, removeRecords } from './dns-records.js';
-import { fqdnOf, placesOf, resolveFqdn, resolveTarget } from './domains.js';
+import { placesOf, resolveFqdn, resolveTarget } from './domains.js';
 import { findOwner, requireNameSignature, requireSigner } from './ownership.js';
 import type { Change, GatewayStore, Target } from './store.js';
-import { DEFAULT_HTTP_PORT, DEFAULT_TLS_PORT, type TcpService, TcprouterDecodeError, decodeService, encodeService } from './tcprouter-keys.js';
-import { canonicalIp } from './validation.js';
 
 /** What a register call returns: where the records went and the field as it now reads. */
 export interface RegisterResult {

@@ -9,9 +9,7 @@ export { GatewayConfigSchema, type GatewayConfig } from './config.js';
 export { Gateway, type ListedEntry, type RegisterResult } from './gateway.js';
 export { gatewayMethods } from './methods.js';
 export { GatewayStore, type Target, type Change } from './store.js';
-export * from './dns-records.js';
-export * from './tcprouter-keys.js';
-export { resolveTarget, resolveFqdn, zoneOf, placesOf, hashKey, ownerCandidates } from './domains.js';
+export { resolveTarget, resolveFqdn, placesOf, ownerCandidates } from './domains.js';
 export const GATEWAY_PROTOCOL = '/plexus/gateway/1';
 
 /**

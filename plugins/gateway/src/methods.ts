@@ -1,17 +1,32 @@
-import { PlexusError, type RpcCall, type RpcMethod, type RpcMethods, z } from '@plexus/core';
-import { RECORD_TYPES, type RecordType } from './dns-records.js';
+import {
+  DEFAULT_HTTP_PORT,
+  DEFAULT_TLS_PORT,
+  PlexusError,
+  RECORD_TYPES,
+  type RecordType,
+  type RpcCall,
+  type RpcMethod,
+  type RpcMethods,
+  canonicalIp,
+  domainNameSchema,
+  ipSchema,
+  phonebookNameSchema,
+  portSchema,
+  recordNameSchema,
+  signatureHexSchema,
+  z,
+} from '@plexus/core';
 import type { Gateway } from './gateway.js';
-import { DEFAULT_HTTP_PORT, DEFAULT_TLS_PORT } from './tcprouter-keys.js';
-import { canonicalIp, domainParam, ipParam, isTxtText, MAX_TXT_BYTES, ownerNameParam, portParam, recordNameParam, secretParam, signatureParam } from './validation.js';
+import { isTxtText, MAX_TXT_BYTES, secretParam } from './validation.js';
 
 /** Addresses per call: one record set stays well inside a 512-byte DNS answer. */
 const MAX_IPS = 16;
 
 // `record_ip` is a string or a list of strings, as the original `_records_get` accepted.
-const recordIps = z.union([ipParam, z.array(ipParam).min(1).max(MAX_IPS)]).transform((v) => (Array.isArray(v) ? v : [v]));
+const recordIps = z.union([ipSchema, z.array(ipSchema).min(1).max(MAX_IPS)]).transform((v) => (Array.isArray(v) ? v : [v]));
 
 /** `name` relative to `domain` (default: the gateway's threebot domain), as in the original actor. */
-const where = { name: recordNameParam, domain: domainParam.optional() };
+const where = { name: recordNameSchema, domain: domainNameSchema.optional() };
 
 function family(ips: readonly string[], want: 4 | 6, type: string): void {
   const bad = ips.find((ip) => canonicalIp(ip)?.family !== want);
@@ -40,7 +55,7 @@ export function gatewayMethods(gateway: Gateway): RpcMethods {
       family(p.record_ip, 6, 'AAAA');
       return logged(call, await gateway.register(call, p.name, p.domain, 'aaaa', p.record_ip));
     }),
-    domain_register_cname: mutation(z.strictObject({ ...where, host: domainParam }), async (p, call) =>
+    domain_register_cname: mutation(z.strictObject({ ...where, host: domainNameSchema }), async (p, call) =>
       logged(call, await gateway.register(call, p.name, p.domain, 'cname', [p.host])),
     ),
     domain_register_txt: mutation(
@@ -58,21 +73,21 @@ export function gatewayMethods(gateway: Gateway): RpcMethods {
       },
     ),
     tcpservice_ip_register: mutation(
-      z.strictObject({ domain: domainParam, privateip: ipParam, tlsport: portParam.default(DEFAULT_TLS_PORT), httpport: portParam.default(DEFAULT_HTTP_PORT) }),
+      z.strictObject({ domain: domainNameSchema, privateip: ipSchema, tlsport: portSchema.default(DEFAULT_TLS_PORT), httpport: portSchema.default(DEFAULT_HTTP_PORT) }),
       async (p, call) => logged(call, await gateway.registerTcp(call, p.domain, { addr: p.privateip, tlsport: p.tlsport, httpport: p.httpport, clientsecret: '' })),
     ),
-    tcpservice_client_register: mutation(z.strictObject({ domain: domainParam, client_secret: secretParam }), async (p, call) =>
+    tcpservice_client_register: mutation(z.strictObject({ domain: domainNameSchema, client_secret: secretParam }), async (p, call) =>
       logged(call, await gateway.registerTcp(call, p.domain, { addr: '', tlsport: DEFAULT_TLS_PORT, httpport: DEFAULT_HTTP_PORT, clientsecret: p.client_secret })),
     ),
-    domain_tcpservice_ip_expose: mutation(z.strictObject({ threebot_name: ownerNameParam, privateip: ipParam, signature: signatureParam }), async (p, call) =>
+    domain_tcpservice_ip_expose: mutation(z.strictObject({ threebot_name: phonebookNameSchema, privateip: ipSchema, signature: signatureHexSchema }), async (p, call) =>
       logged(call, await gateway.exposeIp(call, p.threebot_name, p.privateip, p.signature)),
     ),
-    domain_tcpservice_client_expose: mutation(z.strictObject({ threebot_name: ownerNameParam, client_secret: secretParam, signature: signatureParam }), async (p, call) =>
+    domain_tcpservice_client_expose: mutation(z.strictObject({ threebot_name: phonebookNameSchema, client_secret: secretParam, signature: signatureHexSchema }), async (p, call) =>
       logged(call, await gateway.exposeClient(call, p.threebot_name, p.client_secret, p.signature)),
     ),
     list: {
       mutating: false,
-      params: z.strictObject({ name: ownerNameParam }),
+      params: z.strictObject({ name: phonebookNameSchema }),
       handler: async (p: { name: string }) => gateway.list(p.name),
     },
   };

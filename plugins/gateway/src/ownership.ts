@@ -1,4 +1,4 @@
-import { PlexusError, type PhonebookCapability, type PhonebookEntry, type RpcCall, verifyHex } from '@plexus/core';
+import { PlexusError, type PhonebookCapability, type PhonebookEntry, type RpcCall, verifyNameSignature } from '@plexus/core';
 
 /**
  * Who may change what: the phonebook says which key owns a name, the RPC envelope says which key
@@ -30,7 +30,7 @@ export function requireSigner(owner: PhonebookEntry, call: RpcCall): void {
  * name's registered key, as the original clients made it with `payload_sign(threebot_name)`.
  */
 export function requireNameSignature(owner: PhonebookEntry, name: string, signature: string): void {
-  if (!verifyHex(Buffer.from(name, 'utf8'), signature, owner.pubkey)) {
+  if (!verifyNameSignature(name, signature, owner.pubkey)) {
     throw new PlexusError('ERR_SIGNATURE_INVALID', `signature does not verify over '${name}' with the key registered for it`);
   }
 }

@@ -1,11 +1,10 @@
 import type { Redis } from 'ioredis';
-import { PlexusError, RedisScript } from '@plexus/core';
-import { hashKey, placesOf } from './domains.js';
-import { tcprouterKey } from './tcprouter-keys.js';
+import { PlexusError, RedisScript, tcprouterKey, zoneKey } from '@plexus/core';
+import { placesOf } from './domains.js';
 
 /**
- * The gateway's Redis writes. Record values are computed in TypeScript (dns-records.ts keeps the
- * exact JSON; Redis' cjson would reorder keys and escape `/`), then applied by one Lua script that
+ * The gateway's Redis writes. Record values are computed in TypeScript (the shared CoreDNS format
+ * of @plexus/core keeps the exact JSON; Redis' cjson would reorder keys and escape `/`), then applied by one Lua script that
  * first checks every value is still what we read (compare-and-set) and only then writes them all.
  * On a conflict we re-read and recompute, so two registrations of different types on one field
  * both end up in it, and an expose (tcp service + two DNS fields) is all-or-nothing.
@@ -87,7 +86,7 @@ export class GatewayStore {
 
   /** Redis key of a target (the zone hash for DNS fields). */
   keyOf(target: Target): string {
-    return target.kind === 'dns' ? hashKey(target.domain, this.keys.keyPrefix, this.keys.keySuffix) : tcprouterKey(target.fqdn);
+    return target.kind === 'dns' ? zoneKey(target.domain, this.keys.keyPrefix, this.keys.keySuffix) : tcprouterKey(target.fqdn);
   }
 
   /**
@@ -100,7 +99,7 @@ export class GatewayStore {
     const more = placesOf(target.fqdn, target.domain).slice(0, -1);
     if (more.length === 0) return target;
     const p = this.redis.pipeline();
-    for (const place of more) p.exists(hashKey(place.domain, this.keys.keyPrefix, this.keys.keySuffix));
+    for (const place of more) p.exists(zoneKey(place.domain, this.keys.keyPrefix, this.keys.keySuffix));
     const found = ((await p.exec()) ?? []).findIndex(([, n]) => n === 1);
     return found < 0 ? target : { ...target, domain: more[found]!.domain, field: more[found]!.field };
   }

@@ -1,9 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PlexusError } from '@plexus/core';
+import { PlexusError, canonicalIp, isRecordName, zoneKey, zoneOf } from '@plexus/core';
 import { GatewayConfigSchema } from '../src/config.js';
-import { hashKey, ownerCandidates, placesOf, resolveTarget, zoneOf } from '../src/domains.js';
-import { canonicalIp, isRecordName } from '../src/validation.js';
+import { ownerCandidates, placesOf, resolveTarget } from '../src/domains.js';
 
 const ZONES = ['gateway.tf', 'threebot.gateway.tf'];
 
@@ -71,9 +70,9 @@ test('placesOf lists every hash/field that can hold a DNS name', () => {
   ]);
 });
 
-test('hashKey = prefix + domain + "." + suffix (COMPAT §1)', () => {
-  assert.equal(hashKey('threebot.gateway.tf', '', ''), 'threebot.gateway.tf.');
-  assert.equal(hashKey('gateway.tf', 'dns:', ':z'), 'dns:gateway.tf.:z');
+test('zoneKey = prefix + domain + "." + suffix (COMPAT §1)', () => {
+  assert.equal(zoneKey('threebot.gateway.tf', '', ''), 'threebot.gateway.tf.');
+  assert.equal(zoneKey('gateway.tf', 'dns:', ':z'), 'dns:gateway.tf.:z');
 });
 
 test('record names and ip canonical forms', () => {

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import { type ClientFlags, PlexusError, runCommand, signDetached, toHex, usage, userIdentity, intFlag, loadOrCreateIdentity, withExplorer } from '@plexus/core';
-import { recordPayload, updateKeyPayload } from './payload.js';
+import { type ClientFlags, PlexusError, runCommand, signKeyUpdate, signRecord, usage, userIdentity, intFlag, loadOrCreateIdentity, withExplorer } from '@plexus/core';
 import type { PhonebookRecord } from './registry.js';
 
 const PROTOCOL = '/plexus/phonebook/1';
@@ -44,7 +43,7 @@ export function registerCli(program: Command): void {
         return withExplorer(opts, me, async (c) => {
           const rec = await c.call<PhonebookRecord>(PROTOCOL, 'name_register', { name: opts.name, email: opts.email, pubkey: me.publicKeyHex, wallet_name: opts.wallet }, { signed: true });
           const fields = { tid: rec.tid, name: opts.name, email: opts.email, ipaddr: opts.ipaddr, description: opts.description, pubkey: me.publicKeyHex };
-          const sig = toHex(signDetached(recordPayload(fields), me.keyPair));
+          const sig = signRecord(fields, me.keyPair);
           return c.call<PhonebookRecord>(PROTOCOL, 'record_register', { ...fields, sender_signature_hex: sig }, { signed: true });
         });
       }, human);
@@ -84,7 +83,7 @@ export function registerCli(program: Command): void {
         return withExplorer(opts, old, async (c) => {
           const rec = await c.call<PhonebookRecord>(PROTOCOL, 'get', { name: opts.name });
           if (rec.pubkey !== old.publicKeyHex) throw new PlexusError('ERR_PUBKEY_MISMATCH', `'${opts.name}' is not registered with the key in ${old.path}`);
-          const signature = toHex(signDetached(updateKeyPayload(rec.tid, next.publicKeyHex), old.keyPair));
+          const signature = signKeyUpdate(rec.tid, next.publicKeyHex, old.keyPair);
           return c.call<PhonebookRecord>(PROTOCOL, 'update_public_key', { tid: rec.tid, new_pubkey: next.publicKeyHex, signature }, { signed: true });
         });
       }, (r) => `${human(r)}\nthe name now belongs to ${opts.newKey}`);

@@ -3,7 +3,6 @@ import { PhonebookConfigSchema, type PhonebookConfig } from './config.js';
 import { phonebookMethods } from './methods.js';
 import { PhonebookRegistry } from './registry.js';
 
-export { payloadBuild, recordPayload, updateKeyPayload } from './payload.js';
 export { PhonebookRegistry, type PhonebookRecord } from './registry.js';
 export { PhonebookConfigSchema, type PhonebookConfig } from './config.js';
 export const PHONEBOOK_PROTOCOL = '/plexus/phonebook/1';

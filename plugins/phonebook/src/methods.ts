@@ -1,11 +1,19 @@
-import { PlexusError, type RpcMethods, verifyHex, z } from '@plexus/core';
+import {
+  PlexusError,
+  type RpcMethods,
+  isPhonebookName,
+  publicKeyHexSchema,
+  signatureHexSchema,
+  verifyKeyUpdateSignature,
+  verifyRecordSignature,
+  z,
+} from '@plexus/core';
 import type { PhonebookConfig } from './config.js';
-import { recordPayload, updateKeyPayload } from './payload.js';
 import type { PhonebookRegistry } from './registry.js';
-import { description, email, hex128, hex64, ipaddr, isValidName, tid } from './validation.js';
+import { description, email, ipaddr, tid } from './validation.js';
 
 function checkName(name: string): void {
-  if (!isValidName(name)) throw new PlexusError('ERR_NAME_INVALID', `'${name.slice(0, 64)}' is not a valid name (lowercase DNS labels joined by dots)`);
+  if (!isPhonebookName(name)) throw new PlexusError('ERR_NAME_INVALID', `'${name.slice(0, 64)}' is not a valid name (lowercase DNS labels joined by dots)`);
 }
 
 /**
@@ -17,7 +25,7 @@ export function phonebookMethods(registry: PhonebookRegistry, config: PhonebookC
   return {
     name_register: {
       mutating: true,
-      params: z.strictObject({ name: z.string(), email, pubkey: hex64, wallet_name: z.string().max(128).default('') }),
+      params: z.strictObject({ name: z.string(), email, pubkey: publicKeyHexSchema, wallet_name: z.string().max(128).default('') }),
       async handler(p, call) {
         checkName(p.name);
         // Proof of possession: only the holder of `pubkey` can claim a name for it.
@@ -29,10 +37,10 @@ export function phonebookMethods(registry: PhonebookRegistry, config: PhonebookC
     },
     record_register: {
       mutating: true,
-      params: z.strictObject({ tid, name: z.string(), email, ipaddr, description, pubkey: hex64, sender_signature_hex: hex128 }),
+      params: z.strictObject({ tid, name: z.string(), email, ipaddr, description, pubkey: publicKeyHexSchema, sender_signature_hex: signatureHexSchema }),
       async handler(p, call) {
         checkName(p.name);
-        if (!verifyHex(recordPayload(p), p.sender_signature_hex, p.pubkey)) {
+        if (!verifyRecordSignature(p, p.sender_signature_hex)) {
           throw new PlexusError('ERR_SIGNATURE_INVALID', 'sender_signature_hex does not verify over payload_build(tid, name, email, ipaddr, description, pubkey)');
         }
         const record = await registry.update(p);
@@ -42,11 +50,11 @@ export function phonebookMethods(registry: PhonebookRegistry, config: PhonebookC
     },
     update_public_key: {
       mutating: true,
-      params: z.strictObject({ tid, new_pubkey: hex64, signature: hex128 }),
+      params: z.strictObject({ tid, new_pubkey: publicKeyHexSchema, signature: signatureHexSchema }),
       async handler(p, call) {
         const current = await registry.byTid(p.tid);
         if (current === undefined) throw new PlexusError('ERR_NOT_FOUND', `no record with tid ${p.tid}`);
-        if (!verifyHex(updateKeyPayload(p.tid, p.new_pubkey), p.signature, current.pubkey)) {
+        if (!verifyKeyUpdateSignature(p.tid, p.new_pubkey, p.signature, current.pubkey)) {
           throw new PlexusError('ERR_SIGNATURE_INVALID', 'signature does not verify with the currently registered key over payload_build(tid, new_pubkey)');
         }
         const record = await registry.replaceKey(p.tid, current.pubkey, p.new_pubkey);

@@ -1,16 +1,7 @@
 import { isIP } from 'node:net';
 import { z } from '@plexus/core';
 
-const LABEL = '[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?';
-const NAME_RE = new RegExp(`^${LABEL}(?:\\.${LABEL})*$`);
-
-/** Names are lowercase DNS names (they become `NAME.gateway.tf`), at most 128 chars. */
-export function isValidName(name: string): boolean {
-  return name.length <= 128 && NAME_RE.test(name);
-}
-
-export const hex64 = z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lowercase hex chars (Ed25519 public key)');
-export const hex128 = z.string().regex(/^[0-9a-f]{128}$/, 'expected 128 lowercase hex chars (Ed25519 signature)');
+/** Params only the phonebook has; names, keys and signatures use the shared schemas of @plexus/core. */
 export const email = z.string().max(254).regex(/^[^\s@]+@[^\s@]+$/, 'expected an email address');
 export const ipaddr = z
   .string()

@@ -102,3 +102,11 @@ export function decodeService(raw: string): { key: string; service: TcpService }
     },
   };
 }
+
+/** Glob (SCAN MATCH, PSUBSCRIBE) matching every route key. */
+export const TCPROUTER_KEY_PATTERN = '/tcprouter/service/*';
+
+/** The fqdn a route key is for, or undefined when the key is not a route key. */
+export function fqdnOfTcprouterKey(key: string): string | undefined {
+  return key.startsWith(TCPROUTER_PREFIX) && key.length > TCPROUTER_PREFIX.length ? key.slice(TCPROUTER_PREFIX.length) : undefined;
+}

@@ -1,13 +1,69 @@
-import { canonicalIp } from './validation.js';
+import { z } from 'zod';
+import { canonicalIp } from './net.js';
+import { isAtOrBelow, normalizeName } from './names.js';
 
 /**
- * The value of one field of a zone hash, as the CoreDNS redis plugin reads it (COMPAT §1):
- * a JSON object with one array per record type, `{"a":[{"ip":"10.2.0.5","ttl":300}],"txt":[...]}`.
- * Pure functions: build, merge and remove records, keeping every other type of the field as it
- * was (another tool, or the operator, may have put `mx` or `soa` there).
+ * CoreDNS redis plugin data (COMPAT §1): one Redis hash per zone, keyed
+ * `prefix + zone + '.' + suffix`; fields are names relative to the zone (`@` is the apex); each
+ * value is a JSON object with one array per record type, `{"a":[{"ip":"10.2.0.5","ttl":300}]}`.
+ * The gateway writes these values, the dns plugin reads them, an operator's CoreDNS reads the same.
  */
 
-/** Record types the gateway writes. */
+// ---- keys ------------------------------------------------------------------------------------
+
+/** How zone hashes are named: the redis plugin's `prefix`/`suffix` around `zone.`. */
+export interface ZoneKeyScheme {
+  prefix: string;
+  suffix: string;
+  /** Configured zones, normalized; hashes of names below them are zones too. */
+  zones: readonly string[];
+}
+
+/** Redis key of a zone's hash: prefix + zone + '.' + suffix (CoreDNS `Key()`). */
+export function zoneKey(zone: string, prefix = '', suffix = ''): string {
+  return `${prefix}${zone}.${suffix}`;
+}
+
+/** Escapes Redis glob specials so prefix/suffix/zone text matches itself only. */
+export function globEscape(s: string): string {
+  return s.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
+}
+
+/** Zone part of a pattern, case-insensitive: `[gG][aA]...`, since DNS names are. */
+function globCaseless(s: string): string {
+  return [...s].map((c) => (/[a-z]/i.test(c) ? `[${c.toLowerCase()}${c.toUpperCase()}]` : globEscape(c))).join('');
+}
+
+/** Glob patterns (SCAN MATCH, PSUBSCRIBE) that match every key of the configured zones and of zones below them. */
+export function zoneKeyPatterns(scheme: ZoneKeyScheme): string[] {
+  return scheme.zones.map((z) => `${globEscape(scheme.prefix)}*${globCaseless(`${z}.`)}${globEscape(scheme.suffix)}`);
+}
+
+/**
+ * The zone a store key holds, or undefined when the key is not a zone hash of the scheme (the glob
+ * also matches `xgateway.tf.`, which is not below `gateway.tf`).
+ */
+export function zoneOfKey(key: string, scheme: ZoneKeyScheme): string | undefined {
+  if (!key.startsWith(scheme.prefix) || !key.endsWith(scheme.suffix) || key.length < scheme.prefix.length + scheme.suffix.length + 1) return undefined;
+  const raw = key.slice(scheme.prefix.length, key.length - scheme.suffix.length);
+  if (!raw.endsWith('.')) return undefined;
+  const name = normalizeName(raw);
+  return scheme.zones.some((z) => isAtOrBelow(name, z)) ? name : undefined;
+}
+
+/** The redis plugin's default ttl, and ours: the largest TTL handed out, and that of records without one. */
+export const DEFAULT_TTL = 300;
+
+/** A record TTL in seconds (config `ttl` of the gateway and dns plugins). */
+export const ttlSchema = z.number().int().min(1).max(2_147_483_647);
+
+/** Key `prefix`/`suffix`: part of SCAN/PSUBSCRIBE patterns (escaped), so no control characters. */
+export const zoneKeyPartSchema = z.string().max(128).refine((v) => !/[\r\n\0]/.test(v), { message: 'no control characters' });
+
+// ---- field values ----------------------------------------------------------------------------
+
+
+/** Record types the gateway writes (the redis plugin also reads ns, mx, srv, caa, soa). */
 export type RecordType = 'a' | 'aaaa' | 'cname' | 'txt';
 export const RECORD_TYPES: readonly RecordType[] = ['a', 'aaaa', 'cname', 'txt'];
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TcprouterDecodeError, decodeService, encodeInner, encodeService, tcprouterKey } from '../src/tcprouter-keys.js';
+import { TcprouterDecodeError, decodeService, encodeInner, encodeService, tcprouterKey } from '../src/formats/tcprouter.js';
 
 // Produced by the original writer's code path: Python 3 `json.dumps` of {"Key", "Value":
 // base64(json.dumps(record))} (run once by hand, pasted here), so these are independent vectors.

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import nacl from 'tweetnacl';
 import { toHex, verifyHex } from '@plexus/core';
-import { payloadBuild, recordPayload, updateKeyPayload } from '../src/payload.js';
+import { payloadBuild, recordPayload, updateKeyPayload } from '../src/crypto/signatures.js';
 
 const CASES: { name: string; fields: (string | number)[]; text: string }[] = [
   { name: 'the COMPAT example', fields: [12, 'bob', 'b@x', '', '', 'ab'], text: '12bobb@xab' },

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FieldFormatError, type RecordType, buildEntry, canonicalValue, countRecords, mergeRecords, parseField, removeRecords } from '../src/dns-records.js';
+import { FieldFormatError, type RecordType, buildEntry, canonicalValue, countRecords, mergeRecords, parseField, removeRecords } from '../src/formats/coredns.js';
 
 test('buildEntry writes the COMPAT §1 shape: value key first, then ttl', () => {
   const table: [RecordType, string, string][] = [

@@ -47,3 +47,37 @@ export interface StoreStatus {
   connectedReplicas?: number;
   keys?: number;
 }
+
+/** Provided by the `gateway` plugin: what it manages, for plugins that build on its names. */
+export interface GatewayCapability {
+  /** Zones the gateway manages, normalized. */
+  readonly zones: readonly string[];
+  /** Zone that exposed names go under (`NAME.<threebotDomain>`). */
+  readonly threebotDomain: string;
+  /** The gateway's own public addresses (where client-exposed names point). */
+  readonly publicIps: readonly string[];
+}
+
+/** Provided by the `dns` plugin: what it serves and where. */
+export interface DnsCapability {
+  /** Zones answered authoritatively, normalized. */
+  readonly zones: readonly string[];
+  /** Addresses the DNS sockets are bound to (ports resolved when 0 was configured). */
+  addresses(): { udp: { host: string; port: number }[]; tcp: { host: string; port: number }[] };
+}
+
+/**
+ * Capability name → contract. `ctx.capability('store')` is typed from this map, and a plugin's
+ * `capabilities()` must supply an object for each name it `provides`. A third-party capability
+ * is added by declaration merging, no cast needed:
+ *
+ *     declare module '@plexus/core' { interface CapabilityMap { ledger: LedgerCapability } }
+ */
+export interface CapabilityMap {
+  store: StoreCapability;
+  phonebook: PhonebookCapability;
+  gateway: GatewayCapability;
+  dns: DnsCapability;
+}
+
+export type CapabilityName = keyof CapabilityMap & string;

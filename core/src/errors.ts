@@ -1,12 +1,13 @@
 /**
  * Stable error codes. Tests, the CLI and RPC peers match on `code`, never on message text.
- * Every code has a one-line "how to fix" so `plexus` can print it and docs can list it.
+ * Core declares the codes of the core (config, transport, envelope) and a few generic ones every
+ * plugin uses; a plugin declares its own next to its methods with `defineErrors`. Every code has a
+ * one-line "how to fix" hint, so `plexus` can print it and docs can list it.
  */
-export const ERROR_CODES = {
+export const CORE_ERRORS = {
   // configuration and usage (CLI exit 2)
   ERR_CONFIG_INVALID: 'Fix the config file at the key path named in the message; `plexus check-config` lists every error.',
   ERR_USAGE: 'Run the command with --help to see its flags.',
-  ERR_PLUGIN_NOT_FOUND: 'Install the plugin package or fix its name under `plugins:`.',
   // runtime
   ERR_DEPENDENCY_MISSING: 'Install the program named in the message (the README lists the Debian packages).',
   ERR_PLUGIN_START: 'See the cause; the plugins already started were stopped again.',
@@ -18,7 +19,7 @@ export const ERROR_CODES = {
   ERR_TIMEOUT: 'The remote node did not answer in time; retry or raise --timeout.',
   ERR_FRAME_TOO_LARGE: 'Send smaller requests; the server closes the stream after an oversize frame.',
   ERR_FRAME_MALFORMED: 'The frame is not valid UTF-8 JSON.',
-  ERR_REQUEST_INVALID: 'A request is {id, method, params, auth?}; see core/README.md.',
+  ERR_REQUEST_INVALID: 'A request is {id, method, params, auth?}; see "RPC protocol" in the README.',
   ERR_METHOD_UNKNOWN: 'The method is not served by this protocol; check the plugin version.',
   ERR_PARAMS_INVALID: 'The params do not match the method; the message names the field.',
   ERR_AUTH_REQUIRED: 'Mutating methods must be signed by the caller.',
@@ -26,18 +27,61 @@ export const ERROR_CODES = {
   ERR_TIMESTAMP_STALE: "The request timestamp is outside the server's allowed clock skew; sync your clock (NTP).",
   ERR_REPLAY: 'This nonce was already used; sign every request with a fresh nonce.',
   ERR_RATE_LIMITED: 'Too many requests from this peer; slow down and retry.',
-  // registry domain (phonebook, gateway)
-  ERR_NAME_TAKEN: 'The name is registered with another public key; choose another name.',
-  ERR_NAME_INVALID: 'Names are lowercase DNS labels: a-z, 0-9 and -, joined by dots.',
+  // generic outcomes any plugin may answer with
   ERR_NOT_FOUND: 'No such record.',
-  ERR_PUBKEY_MISMATCH: 'The public key does not match the one registered for this record.',
-  ERR_FORBIDDEN: 'Only the owner of the name may change it.',
+  ERR_FORBIDDEN: 'The signing key may not change this; the message names the owner.',
 } as const;
 
-export type ErrorCode = keyof typeof ERROR_CODES;
+export type CoreErrorCode = keyof typeof CORE_ERRORS;
 
-export function isErrorCode(code: unknown): code is ErrorCode {
-  return typeof code === 'string' && Object.hasOwn(ERROR_CODES, code);
+/** A code declared by a plugin with `defineErrors`; only that function hands these out. */
+export type DeclaredErrorCode = string & { readonly __declaredErrorCode: true };
+
+/** What `PlexusError` accepts: a core code, or a code a plugin declared. */
+export type ErrorCode = CoreErrorCode | DeclaredErrorCode;
+
+/** Shape every code has, on the wire too. */
+export const ERROR_CODE_PATTERN = /^ERR_[A-Z0-9_]{1,60}$/;
+
+interface Declared {
+  owner: string;
+  hint: string;
+}
+
+const declared = new Map<string, Declared>(Object.entries(CORE_ERRORS).map(([code, hint]) => [code, { owner: 'core', hint }]));
+
+/**
+ * Declares a plugin's error codes with their hints, next to its methods:
+ *
+ *     export const PHONEBOOK_ERRORS = defineErrors('phonebook', { ERR_NAME_TAKEN: 'Choose another name.' });
+ *     throw new PlexusError(PHONEBOOK_ERRORS.ERR_NAME_TAKEN, `name '${name}' is taken`);
+ *
+ * Runs when the module is imported (by the node that serves, and by the CLI that prints hints).
+ * A code already declared by another owner, or declared twice with different hints, is a bug in
+ * one of the plugins and throws at import.
+ */
+export function defineErrors<const T extends Record<string, string>>(owner: string, hints: T): { readonly [K in keyof T]: K & DeclaredErrorCode } {
+  const out: Record<string, string> = {};
+  for (const [code, hint] of Object.entries(hints)) {
+    if (!ERROR_CODE_PATTERN.test(code)) throw new TypeError(`${owner}: error code '${code}' must look like ERR_SOMETHING (A-Z, 0-9, _)`);
+    const prev = declared.get(code);
+    if (prev !== undefined && (prev.owner !== owner || prev.hint !== hint)) {
+      throw new TypeError(`${owner}: error code ${code} is already declared by ${prev.owner}`);
+    }
+    declared.set(code, { owner, hint });
+    out[code] = code;
+  }
+  return Object.freeze(out) as { readonly [K in keyof T]: K & DeclaredErrorCode };
+}
+
+/** Hint of a code declared in this process (core, or a plugin whose module is loaded). */
+export function hintFor(code: string): string | undefined {
+  return declared.get(code)?.hint;
+}
+
+/** Every code declared in this process with its owner and hint, sorted; for docs and `--help`. */
+export function declaredErrors(): { code: string; owner: string; hint: string }[] {
+  return [...declared].map(([code, d]) => ({ code, ...d })).sort((a, b) => a.code.localeCompare(b.code));
 }
 
 /** The one error type plexus code throws. `data` travels over RPC; `cause` does not. */
@@ -52,23 +96,31 @@ export class PlexusError extends Error {
     this.data = options.data;
   }
 
-  get hint(): string {
-    return ERROR_CODES[this.code];
+  /**
+   * An error answered by a remote node. Its code is kept as sent, whichever plugin declared it,
+   * as long as it has the shape of a code; anything else is the remote's bug (ERR_INTERNAL).
+   */
+  static fromWire(error: { code?: unknown; message?: unknown; data?: unknown }): PlexusError {
+    const code = typeof error.code === 'string' && ERROR_CODE_PATTERN.test(error.code) ? (error.code as ErrorCode) : 'ERR_INTERNAL';
+    const message = typeof error.message === 'string' ? error.message : 'remote error without a message';
+    const data = typeof error.data === 'object' && error.data !== null && !Array.isArray(error.data) ? (error.data as Record<string, unknown>) : undefined;
+    return new PlexusError(code, message, data === undefined ? {} : { data });
   }
 
-  toWire(): { code: ErrorCode; message: string; data?: Record<string, unknown> } {
+  /** The code's "how to fix" line, when the code is declared in this process. */
+  get hint(): string | undefined {
+    return hintFor(this.code);
+  }
+
+  toWire(): { code: string; message: string; data?: Record<string, unknown> } {
     return this.data === undefined
       ? { code: this.code, message: this.message }
       : { code: this.code, message: this.message, data: this.data };
   }
 }
 
-export function plexusError(code: ErrorCode, message: string, data?: Record<string, unknown>): PlexusError {
-  return data === undefined ? new PlexusError(code, message) : new PlexusError(code, message, { data });
-}
-
 /** Exit code a CLI uses for an error: 2 for bad usage/config, 1 for everything else. */
 export function exitCodeFor(err: unknown): 1 | 2 {
-  if (err instanceof PlexusError && (err.code === 'ERR_CONFIG_INVALID' || err.code === 'ERR_USAGE' || err.code === 'ERR_PLUGIN_NOT_FOUND')) return 2;
+  if (err instanceof PlexusError && (err.code === 'ERR_CONFIG_INVALID' || err.code === 'ERR_USAGE')) return 2;
   return 1;
 }

@@ -18,7 +18,7 @@ export { createP2pNode } from './p2p/libp2p.js';
 export { loadConfigFile, parseConfig, type ResolvedConfig, type ConfiguredPlugin } from './config/load.js';
 export { ConfigError, type ConfigIssue, formatIssue } from './config/issues.js';
 export { NodeConfigSchema, type NodeConfig } from './config/node-schema.js';
-export { DEV_DEFAULTS_YAML } from './config/dev-defaults.js';
+export { devConfigPath } from './config/dev-config.js';
 export { orderPlugins } from './config/order.js';
 export { PluginHost } from './plugin-host.js';
 export { PlexusNode } from './node.js';

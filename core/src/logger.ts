@@ -24,10 +24,6 @@ export async function createRootLogger(options: LoggerOptions = {}): Promise<Log
   return pino({ level, base: { pid: process.pid } }, pino.destination({ dest: 2, sync: false }));
 }
 
-export function scoped(log: Logger, scope: string): Logger {
-  return log.child({ scope });
-}
-
 /** A logger that drops everything; for library callers and tests that do not care. */
 export function silentLogger(): Logger {
   return pino({ level: 'silent' });

@@ -5,6 +5,7 @@ import type { ResolvedConfig } from './config/load.js';
 import { type Identity, NODE_KEY_FILE, libp2pPrivateKey, loadOrCreateIdentity } from './identity.js';
 import type { Logger } from './logger.js';
 import { createP2pNode } from './p2p/libp2p.js';
+import { peerDialer } from './p2p/peers.js';
 import { PluginHost } from './plugin-host.js';
 import { AdminServer, adminSocketPath } from './admin.js';
 import { RpcServer } from './rpc/server.js';
@@ -45,13 +46,14 @@ export class PlexusNode {
     this.rpc = rpc;
     this.host = new PluginHost(config.plugins, {
       log,
-      node: { name: config.node.name, peerId: libp2p.peerId.toString(), publicKeyHex: identity.publicKeyHex },
+      node: { name: config.node.name, peerId: libp2p.peerId.toString(), publicKeyHex: identity.publicKeyHex, explorers: config.node.explorer },
       dataDir: config.dataDir,
       configDir: config.dir,
       rpcFor: (plugin, pluginLog) => ({
-        serve: (methods, opts) => rpc.serve(plugin, methods, opts?.major ?? 1, pluginLog),
+        serve: (protocol, methods) => rpc.serve(protocol, methods, pluginLog, plugin),
         unserve: (protocol) => rpc.unserve(protocol),
       }),
+      peers: peerDialer(libp2p, identity.keyPair, config.node.explorer),
     });
     try {
       await this.host.start();

@@ -2,7 +2,8 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PlexusError } from './errors.js';
 import type { Logger } from './logger.js';
-import type { NodeInfo, PluginContext, PluginInstance } from './plugin.js';
+import type { CapabilityMap, CapabilityName } from './capabilities.js';
+import type { NodeInfo, PeerDialer, PluginContext, PluginInstance } from './plugin.js';
 import type { ConfiguredPlugin } from './config/load.js';
 import type { RpcRegistrar } from './rpc/types.js';
 
@@ -18,6 +19,8 @@ export interface PluginHostServices {
   configDir: string;
   /** Builds the registrar a plugin serves its RPC methods through. */
   rpcFor(plugin: string, log: Logger): RpcRegistrar;
+  /** RPC clients to other nodes, signing with the node's key. */
+  peers: PeerDialer;
   /** How long one plugin may take to stop before we move on. Default 15 s. */
   stopTimeoutMs?: number;
 }
@@ -53,6 +56,7 @@ export class PluginHost {
         await mkdir(join(this.services.dataDir, name), { recursive: true, mode: 0o700 });
         this.started.push(running);
         await running.instance.start();
+        checkProvided(running);
         log.info({ plugin: name }, 'plugin started');
       } catch (err) {
         log.error({ plugin: name, err }, 'plugin failed to start; stopping the others');
@@ -112,17 +116,26 @@ export class PluginHost {
       log,
       node: this.services.node,
       rpc: this.services.rpcFor(def.name, log),
-      capability<T>(capability: string): T {
+      peers: this.services.peers,
+      capability<K extends CapabilityName>(capability: K): CapabilityMap[K] {
         if (!def.requires.includes(capability)) {
           throw new PlexusError('ERR_INTERNAL', `plugin '${def.name}' asked for '${capability}' without declaring it in requires`);
         }
-        const provider = providers.get(capability);
-        const value = provider?.instance.capability?.(capability);
+        const value = providers.get(capability)?.instance.capabilities?.()[capability] as CapabilityMap[K] | undefined;
         if (value === undefined) throw new PlexusError('ERR_INTERNAL', `capability '${capability}' is not available yet`);
-        return value as T;
+        return value;
       },
     };
   }
+}
+
+/** A plugin that `provides` a capability must hand out an object for it once started. */
+function checkProvided({ plugin, instance }: Running): void {
+  const def = plugin.definition;
+  if (def.provides.length === 0) return;
+  const supplied = instance.capabilities?.() ?? {};
+  const missing = def.provides.filter((c) => (supplied as Record<string, unknown>)[c] === undefined);
+  if (missing.length > 0) throw new Error(`it declares provides: [${def.provides.join(', ')}] but capabilities() supplied nothing for ${missing.join(', ')}`);
 }
 
 async function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {

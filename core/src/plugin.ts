@@ -1,10 +1,13 @@
 import type { z } from 'zod';
+import type { CapabilityMap, CapabilityName } from './capabilities.js';
 import type { Logger } from './logger.js';
+import type { RpcClient } from './rpc/client.js';
 import type { RpcRegistrar } from './rpc/types.js';
 
 /**
  * What a plugin is: plain data plus a factory. The core reads `provides`/`requires` to order
  * start-up and validates the plugin's config block with `configSchema` before anything starts.
+ * docs/writing-a-plugin.md walks through one end to end.
  */
 export interface PluginDefinition<C = unknown> {
   /** Name used under `plugins:` in the config and in `/plexus/<name>/<major>` protocols. */
@@ -12,7 +15,7 @@ export interface PluginDefinition<C = unknown> {
   readonly version: string;
   /** One line for `plexus plugins` and error messages. */
   readonly description: string;
-  /** Capabilities this plugin offers to others (e.g. `store`). */
+  /** Capabilities this plugin offers to others (e.g. `store`); `capabilities()` supplies each. */
   readonly provides: readonly string[];
   /** Capabilities that must be provided by another configured plugin. */
   readonly requires: readonly string[];
@@ -22,30 +25,40 @@ export interface PluginDefinition<C = unknown> {
   create(ctx: PluginContext<C>): PluginInstance;
 }
 
+/**
+ * A running plugin. Every plugin of this repository implements it as a class named for what it
+ * runs (`Store`, `PhonebookService`, `DnsService`), constructed from its context.
+ */
 export interface PluginInstance {
   /** Opens sockets/children. Called once; a second call must be a no-op. */
   start(): Promise<void>;
   /** Releases everything; safe after a partial or failed start, safe to call twice. */
   stop(): Promise<void>;
-  /** The object behind a capability named in `provides`; called only after `start` resolved. */
-  capability?(name: string): unknown;
+  /**
+   * The objects behind the capabilities named in `provides`, called once `start` resolved.
+   * The core refuses to go on when one of them is missing.
+   */
+  capabilities?(): Partial<CapabilityMap>;
   /** What `plexus status` shows for this plugin (JSON-serialisable). */
   status?(): Promise<Record<string, unknown>>;
 }
 
-/** The narrow set of core services a plugin sees. Tests hand a plugin exactly these. */
+/** The narrow set of core services a plugin sees. Tests hand a plugin exactly these (`@plexus/core/testing`). */
 export interface PluginContext<C = unknown> {
   readonly name: string;
   readonly config: C;
-  /** `<node.dataDir>/<plugin name>`, created before `start`. */
+  /** `<node.dataDir>/<plugin name>`, created (0700) before `start`. */
   readonly dataDir: string;
   /** Directory of the config file, for resolving relative paths in the block. */
   readonly configDir: string;
   readonly log: Logger;
   readonly node: NodeInfo;
+  /** Serves this plugin's RPC methods. */
   readonly rpc: RpcRegistrar;
+  /** Calls other nodes' plugins, signed with this node's key (client-side plugins). */
+  readonly peers: PeerDialer;
   /** The started provider of a capability this plugin `requires`. Throws for anything else. */
-  capability<T>(name: string): T;
+  capability<K extends CapabilityName>(name: K): CapabilityMap[K];
 }
 
 export interface NodeInfo {
@@ -53,6 +66,19 @@ export interface NodeInfo {
   readonly peerId: string;
   /** Hex of the node's Ed25519 public key (64 chars). */
   readonly publicKeyHex: string;
+  /** Multiaddrs of the explorer(s) from `node.explorer`, in the configured order; empty when none. */
+  readonly explorers: readonly string[];
+}
+
+/** RPC clients over the node's own libp2p host; mutating calls are signed with the node's key. */
+export interface PeerDialer {
+  /** A client for the node at `target` (a multiaddr ending in /p2p/<id>). The caller closes it. */
+  connect(target: string, options?: { timeoutMs?: number }): Promise<RpcClient>;
+  /**
+   * A client for the first configured explorer that answers (`node.explorer`, tried in order).
+   * ERR_CONFIG_INVALID when none is configured, ERR_CONNECT when none answers. The caller closes it.
+   */
+  explorer(options?: { timeoutMs?: number }): Promise<RpcClient>;
 }
 
 /** Identity helper so plugin files get type inference without importing zod types themselves. */

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseConfig, loadConfigFile } from '../src/config/load.js';
 import { ConfigError } from '../src/config/issues.js';
-import { DEV_DEFAULTS_YAML } from '../src/config/dev-defaults.js';
+import { devConfigPath } from '../src/config/dev-config.js';
 import { tempDir, thrown } from './helpers.js';
 
 const CORE_DIR = fileURLToPath(new URL('../../', import.meta.url));
@@ -316,12 +316,13 @@ for (const c of VALID) {
   });
 }
 
-test('DEV_DEFAULTS_YAML parses: the all-in-one plugin set on loopback, in dependency order', async (t) => {
-  const dir = await tempDir(t);
-  const cfg = await parseConfig(DEV_DEFAULTS_YAML, '<embedded dev defaults>', dir);
+test('the dev defaults are configs/dev.yaml: the all-in-one plugin set on loopback, in dependency order, data beside the project', async () => {
+  assert.equal(devConfigPath(), join(CONFIGS_DIR, 'dev.yaml'));
+  const cfg = await loadConfigFile(devConfigPath());
   assert.deepEqual(cfg.plugins.map((p) => p.key), ['store', 'phonebook', 'gateway', 'dns']);
   assert.deepEqual(cfg.node.listen, ['/ip4/127.0.0.1/tcp/4001']);
-  assert.equal(cfg.dataDir, resolve(dir, '.plexus-dev'));
+  // Independent of the working directory: relative to the file.
+  assert.equal(cfg.dataDir, resolve(CONFIGS_DIR, '..', '.plexus-dev'));
 });
 
 test('every configs/*.yaml parses, including dev.yaml and explorer.yaml', async () => {
@@ -339,15 +340,3 @@ test('every configs/*.yaml parses, including dev.yaml and explorer.yaml', async 
   }
 });
 
-test('configs/dev.yaml configures the same node as DEV_DEFAULTS_YAML run from the repository root', async () => {
-  const text = await readFile(join(CONFIGS_DIR, 'dev.yaml'), 'utf8');
-  const fromFile = await parseConfig(text, 'dev.yaml', CONFIGS_DIR);
-  // The embedded defaults resolve relative paths against the working directory.
-  const embedded = await parseConfig(DEV_DEFAULTS_YAML, 'embedded', resolve(CONFIGS_DIR, '..'));
-  assert.deepEqual(
-    fromFile.plugins.map((p) => [p.key, p.config]),
-    embedded.plugins.map((p) => [p.key, p.config]),
-  );
-  assert.equal(fromFile.dataDir, embedded.dataDir);
-  assert.deepEqual({ ...fromFile.node, dataDir: '' }, { ...embedded.node, dataDir: '' });
-});

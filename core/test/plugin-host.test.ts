@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { PluginHost, type PluginHostServices } from '../src/plugin-host.js';
 import type { ConfiguredPlugin } from '../src/config/load.js';
 import type { PluginContext, PluginDefinition, PluginInstance } from '../src/plugin.js';
+import type { CapabilityMap } from '../src/capabilities.js';
 import { PlexusError } from '../src/errors.js';
 import { silentLogger } from '../src/logger.js';
 import { rejectsWithCode, tempDir, thrown } from './helpers.js';
@@ -22,8 +23,8 @@ interface Spec {
   hangStop?: boolean;
   /** Runs inside start with the plugin's context. */
   onStart?: (ctx: PluginContext<unknown>) => Promise<void> | void;
-  /** What capability(name) returns. */
-  capability?: (name: string) => unknown;
+  /** What capabilities() returns. */
+  capabilities?: () => Record<string, unknown>;
 }
 
 /** In-memory plugins that log what happens to them into `events`. */
@@ -50,7 +51,7 @@ function plugins(events: string[], specs: Spec[]): ConfiguredPlugin[] {
             if (s.hangStop) await new Promise(() => undefined);
           },
         };
-        if (s.capability !== undefined) instance.capability = s.capability;
+        if (s.capabilities !== undefined) instance.capabilities = s.capabilities as () => Partial<CapabilityMap>;
         return instance;
       },
     };
@@ -62,13 +63,17 @@ async function services(t: TestContext, extra: Partial<PluginHostServices> = {})
   const dir = await tempDir(t);
   return {
     log: silentLogger(),
-    node: { name: 'test-node', peerId: '12D3KooWTest', publicKeyHex: '00'.repeat(32) },
+    node: { name: 'test-node', peerId: '12D3KooWTest', publicKeyHex: '00'.repeat(32), explorers: [] },
     dataDir: join(dir, 'data'),
     configDir: dir,
     rpcFor: () => ({
-      serve: async () => '/plexus/unused/1',
+      serve: async () => undefined,
       unserve: async () => undefined,
     }),
+    peers: {
+      connect: () => Promise.reject(new Error('no network in this test')),
+      explorer: () => Promise.reject(new Error('no network in this test')),
+    },
     ...extra,
   };
 }
@@ -166,19 +171,16 @@ test('capability() returns the started provider for a declared requirement and t
   const storeObject = { kind: 'the store' };
   let got: unknown;
   let undeclared: unknown;
-  let notProvided: unknown;
   const h = host(
     t,
     plugins(events, [
-      { name: 'store', provides: ['store'], capability: (name) => (name === 'store' ? storeObject : undefined) },
-      { name: 'lazy', provides: ['lazy'], capability: () => undefined },
+      { name: 'store', provides: ['store'], capabilities: () => ({ store: storeObject }) },
       {
         name: 'phonebook',
-        requires: ['store', 'lazy'],
+        requires: ['store'],
         async onStart(ctx) {
           got = ctx.capability('store');
           undeclared = await thrown(() => ctx.capability('dns'));
-          notProvided = await thrown(() => ctx.capability('lazy'));
         },
       },
     ]),
@@ -188,8 +190,16 @@ test('capability() returns the started provider for a declared requirement and t
   assert.equal(got, storeObject);
   assert.ok(undeclared instanceof PlexusError);
   assert.equal(undeclared.code, 'ERR_INTERNAL');
-  assert.ok(notProvided instanceof PlexusError);
-  assert.equal(notProvided.code, 'ERR_INTERNAL');
+});
+
+test('a plugin that provides a capability but supplies no object for it fails the start, naming it', async (t) => {
+  const events: string[] = [];
+  const h = host(t, plugins(events, [{ name: 'store', provides: ['store'], capabilities: () => ({}) }, { name: 'after' }]), await services(t));
+  const err = await thrown(() => h.start());
+  assert.ok(err instanceof PlexusError);
+  assert.equal(err.code, 'ERR_PLUGIN_START');
+  assert.match(err.message, /'store'.*provides: \[store\].*nothing for store/);
+  assert.deepEqual(events, ['create store', 'create after', 'start store', 'stop store']);
 });
 
 test('every plugin gets its own registrar from rpcFor', async (t) => {
@@ -199,10 +209,10 @@ test('every plugin gets its own registrar from rpcFor', async (t) => {
   const svc = await services(t, {
     rpcFor: (plugin) => {
       asked.push(plugin);
-      return { serve: async () => { served.push(plugin); return `/plexus/${plugin}/1`; }, unserve: async () => undefined };
+      return { serve: async () => void served.push(plugin), unserve: async () => undefined };
     },
   });
-  const h = host(t, plugins(events, [{ name: 'a', onStart: async (ctx) => void (await ctx.rpc.serve({})) }, { name: 'b' }]), svc);
+  const h = host(t, plugins(events, [{ name: 'a', onStart: async (ctx) => ctx.rpc.serve('/plexus/a/1', {}) }, { name: 'b' }]), svc);
   await h.start();
   assert.deepEqual(asked, ['a', 'b']);
   assert.deepEqual(served, ['a']);

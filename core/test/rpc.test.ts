@@ -10,11 +10,12 @@ import { signRequest } from '../src/rpc/auth.js';
 import { FRAME_HEADER_BYTES, FrameDecoder, encodeFrame } from '../src/rpc/frame.js';
 import type { RpcMethods, RpcRequestFrame, RpcResponseFrame } from '../src/rpc/types.js';
 import { generateKeyPair, toHex, type Ed25519KeyPair } from '../src/crypto/ed25519.js';
-import { PlexusError } from '../src/errors.js';
+import { PlexusError, defineErrors } from '../src/errors.js';
 import { silentLogger } from '../src/logger.js';
 import { rejectsWithCode } from './helpers.js';
 
 const PROTOCOL = '/plexus/test/1';
+const TEST_ERRORS = defineErrors('rpc-test', { ERR_TEST_PLUGIN_CODE: 'Only tests raise this.' });
 const TIMEOUT = { timeout: 30_000 };
 const OPTIONS: RpcServerOptions = { maxFrameBytes: 4096, maxClockSkewMs: 30_000, maxInFlightPerStream: 16, rateLimit: { perSecond: 0, burst: 1 } };
 
@@ -62,6 +63,13 @@ function testMethods(): RpcMethods {
         throw new PlexusError('ERR_NOT_FOUND', 'no such thing', { data: { thing: 42 } });
       },
     },
+    plugin_code: {
+      mutating: false,
+      params: z.strictObject({}),
+      async handler() {
+        throw new PlexusError(TEST_ERRORS.ERR_TEST_PLUGIN_CODE, 'declared by a plugin', { data: { why: 'test' } });
+      },
+    },
     slow: {
       mutating: false,
       params: z.strictObject({}),
@@ -82,7 +90,7 @@ before(async () => {
   server = await createP2pNode({ listen: ['/ip4/127.0.0.1/tcp/0'] });
   serverCreatedAt = Date.now();
   rpc = new RpcServer(server, OPTIONS, silentLogger());
-  assert.equal(await rpc.serve('test', testMethods()), PROTOCOL);
+  await rpc.serve(PROTOCOL, testMethods(), silentLogger(), 'test');
   addr = server.getMultiaddrs()[0]!.toString();
 });
 
@@ -396,6 +404,28 @@ test('a coded error from a handler reaches the caller with its code and data', T
   assert.equal(err.data?.thing, 42);
 });
 
+test("a plugin's own error code reaches the caller intact, with its data and hint", TIMEOUT, async (t) => {
+  const c = await client(t);
+  const err = await rejectsWithCode(() => c.call(PROTOCOL, 'plugin_code', {}), 'ERR_TEST_PLUGIN_CODE');
+  assert.equal(err.data?.why, 'test');
+  assert.equal((err as PlexusError).hint, 'Only tests raise this.');
+  assert.equal(rpc.stats.errors.ERR_TEST_PLUGIN_CODE, 1);
+});
+
+test("a code unknown to the client (another process's plugin) is kept as sent; a malformed one is ERR_INTERNAL", () => {
+  const known = PlexusError.fromWire({ code: 'ERR_SOMEONE_ELSES', message: 'm', data: { a: 1 } });
+  assert.equal(known.code, 'ERR_SOMEONE_ELSES');
+  assert.equal(known.hint, undefined);
+  assert.deepEqual(known.data, { a: 1 });
+  for (const bad of ['nope', 'ERR_lower', 42, undefined, 'ERR_' + 'X'.repeat(80)]) assert.equal(PlexusError.fromWire({ code: bad, message: 'm' }).code, 'ERR_INTERNAL');
+});
+
+test("a plugin may serve only its own protocol", TIMEOUT, async () => {
+  for (const other of ['/plexus/other/1', '/plexus/test/0', '/plexus/test/x', '/ipfs/id/1.0.0']) {
+    await rejectsWithCode(() => rpc.serve(other, testMethods(), silentLogger(), 'test'), 'ERR_INTERNAL');
+  }
+});
+
 test('calls are pipelined on one stream and answered by id, out of order', TIMEOUT, async (t) => {
   const c = await client(t);
   releaseSlow = undefined;
@@ -419,7 +449,7 @@ test('ERR_RATE_LIMITED: the 3rd rapid call from one peer is refused while anothe
   const limitedNode = await createP2pNode({ listen: ['/ip4/127.0.0.1/tcp/0'] });
   t.after(() => limitedNode.stop());
   const limited = new RpcServer(limitedNode, { ...OPTIONS, rateLimit: { perSecond: 1, burst: 2 } }, silentLogger());
-  await limited.serve('test', testMethods());
+  await limited.serve(PROTOCOL, testMethods());
   const target = limitedNode.getMultiaddrs()[0]!.toString();
 
   const greedy = await client(t, target);

@@ -1,8 +1,8 @@
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { multiaddr } from '@multiformats/multiaddr';
-import { type ResolvedConfig, loadConfigFile, parseConfig } from '../config/load.js';
-import { DEV_DEFAULTS_YAML } from '../config/dev-defaults.js';
+import { type ResolvedConfig, loadConfigFile } from '../config/load.js';
+import { devConfigPath } from '../config/dev-config.js';
 import { NODE_KEY_FILE, loadOrCreateIdentity, peerIdOf } from '../identity.js';
 import { createRootLogger } from '../logger.js';
 import { PlexusNode } from '../node.js';
@@ -11,8 +11,7 @@ import { reportError, runCommand } from './support.js';
 import { adminGet, adminSocketPath } from '../admin.js';
 
 async function resolveConfig(file: string | undefined): Promise<ResolvedConfig> {
-  if (file !== undefined) return loadConfigFile(file);
-  return parseConfig(DEV_DEFAULTS_YAML, '<embedded dev defaults>', process.cwd());
+  return loadConfigFile(file ?? devConfigPath());
 }
 
 export async function start(opts: { config?: string }): Promise<void> {

@@ -35,7 +35,7 @@ export function reportError(err: unknown, opts: OutputOptions = {}): void {
     const data = err instanceof ConfigError ? { issues: err.issues } : err instanceof PlexusError ? err.data : undefined;
     process.stdout.write(`${JSON.stringify({ error: { code, message, ...(data === undefined ? {} : { data }) } }, null, 2)}\n`);
   } else {
-    const hint = err instanceof PlexusError && !(err instanceof ConfigError) ? `\n  hint: ${err.hint}` : '';
+    const hint = err instanceof PlexusError && !(err instanceof ConfigError) && err.hint !== undefined ? `\n  hint: ${err.hint}` : '';
     process.stderr.write(`plexus: ${code}: ${message}${hint}\n`);
     if (!(err instanceof PlexusError) && err instanceof Error && process.env.PLEXUS_DEBUG) process.stderr.write(`${err.stack}\n`);
   }

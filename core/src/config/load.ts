@@ -18,7 +18,7 @@ export interface ConfiguredPlugin {
 
 /** A config that passed every check, plugins in start order. */
 export interface ResolvedConfig {
-  /** Path of the file, or `<embedded dev defaults>`. */
+  /** Path of the file. */
   file: string;
   dir: string;
   node: NodeConfig;

@@ -49,8 +49,14 @@ export const NodeConfigSchema = z.strictObject({
   dataDir: z.string().min(1).default('./data'),
   /** libp2p listen multiaddrs. Default all IPv4 interfaces, TCP 4001. */
   listen: z.array(multiaddrString).default(['/ip4/0.0.0.0/tcp/4001']),
-  /** Multiaddr of the explorer this node registers with (client roles). */
-  explorer: multiaddrString.optional(),
+  /**
+   * Multiaddr(s) of the explorer this node's plugins call (client roles), with `/p2p/<peer id>`;
+   * several: tried in order. Plugins reach it through `ctx.peers.explorer()`. Default none.
+   */
+  explorer: z
+    .union([multiaddrString, z.array(multiaddrString).min(1)])
+    .optional()
+    .transform((v) => (v === undefined ? [] : Array.isArray(v) ? v : [v])),
   log: z
     .strictObject({
       level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),

@@ -1,7 +1,7 @@
 import type { Libp2p } from 'libp2p';
 import type { Connection, Stream } from '@libp2p/interface';
 import { multiaddr } from '@multiformats/multiaddr';
-import { PlexusError, isErrorCode } from '../errors.js';
+import { PlexusError } from '../errors.js';
 import type { Ed25519KeyPair } from '../crypto/ed25519.js';
 import { createP2pNode } from '../p2p/libp2p.js';
 import { DEFAULT_MAX_FRAME_BYTES, FrameDecoder, encodeFrame } from './frame.js';
@@ -101,8 +101,9 @@ export class RpcClient {
       if (open !== undefined) await open.stream.close().catch(() => undefined);
     }
     this.streams.clear();
+    // A shared libp2p host may carry other clients on the same connection: leave it to its
+    // connection manager.
     if (this.ownsNode) await this.libp2p.stop();
-    else await this.connection?.close().catch(() => undefined);
   }
 
   /** Frames answered with id null (protocol-level errors) are delivered here. */
@@ -171,8 +172,7 @@ export class RpcClient {
     open.pending.delete(id as number);
     clearTimeout(p.timer);
     if ('error' in response) {
-      const { code, message, data } = response.error;
-      p.reject(new PlexusError(isErrorCode(code) ? code : 'ERR_INTERNAL', message, data === undefined ? {} : { data: { ...data, remoteCode: code } }));
+      p.reject(PlexusError.fromWire(response.error));
     } else {
       p.resolve(response.result);
     }

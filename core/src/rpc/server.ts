@@ -1,10 +1,10 @@
 import type { Libp2p } from 'libp2p';
 import type { Connection, Stream } from '@libp2p/interface';
-import { PlexusError, isErrorCode } from '../errors.js';
+import { PlexusError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { FrameDecoder, encodeFrame } from './frame.js';
 import { type RateLimit, RateLimiter, ReplayCache, verifyRequestAuth } from './auth.js';
-import { protocolId, type RpcMethods, type RpcResponseFrame } from './types.js';
+import { parseParams, protocolId, type RpcMethods, type RpcResponseFrame } from './types.js';
 
 export interface RpcServerOptions {
   maxFrameBytes: number;
@@ -42,12 +42,17 @@ export class RpcServer {
     this.limiter = new RateLimiter(options.rateLimit);
   }
 
-  async serve(plugin: string, methods: RpcMethods, major = 1, log: Logger = this.log): Promise<string> {
-    const protocol = protocolId(plugin, major);
+  /**
+   * Serves `methods` on `protocol`. With `plugin`, the protocol must be that plugin's
+   * (`/plexus/<plugin>/<major>`), so one plugin cannot take over another's protocol.
+   */
+  async serve(protocol: string, methods: RpcMethods, log: Logger = this.log, plugin?: string): Promise<void> {
+    if (plugin !== undefined && !new RegExp(`^${protocolId(plugin, 0).slice(0, -1)}[1-9][0-9]{0,5}$`).test(protocol)) {
+      throw new PlexusError('ERR_INTERNAL', `plugin '${plugin}' may serve /plexus/${plugin}/<major> only, not '${protocol.slice(0, 80)}'`);
+    }
     await this.libp2p.handle(protocol, (stream, connection) => this.handleStream(protocol, methods, stream, connection, log), {
       maxInboundStreams: 64,
     });
-    return protocol;
   }
 
   async unserve(protocol: string): Promise<void> {
@@ -126,13 +131,7 @@ export class RpcServer {
           this.replay,
         );
       }
-      const parsed = method.params.safeParse(params);
-      if (!parsed.success) {
-        const issue = parsed.error.issues[0];
-        const path = issue?.path.join('.') || '(params)';
-        throw new PlexusError('ERR_PARAMS_INVALID', `${path}: ${issue?.message ?? 'invalid'}`, { data: { path } });
-      }
-      const result = await method.handler(parsed.data, { peer, signer, method: req.method, log });
+      const result = await method.handler(parseParams(method, params), { peer, signer, method: req.method, log });
       return { id, result: result ?? null };
     } catch (err) {
       this.count(err);
@@ -143,7 +142,7 @@ export class RpcServer {
   }
 
   private count(err: unknown): void {
-    const code = err instanceof PlexusError && isErrorCode(err.code) ? err.code : 'ERR_INTERNAL';
+    const code = err instanceof PlexusError ? err.code : 'ERR_INTERNAL';
     this.stats.errors[code] = (this.stats.errors[code] ?? 0) + 1;
   }
 }

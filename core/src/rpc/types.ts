@@ -1,8 +1,9 @@
 import type { z } from 'zod';
+import { PlexusError } from '../errors.js';
 import type { Logger } from '../logger.js';
 
-/** One method a plugin serves over its protocol. */
-export interface RpcMethod<P = any, R = unknown> {
+/** One method a plugin serves over its protocol. Build it with `defineMethod` so `params` types the handler. */
+export interface RpcMethod<P = unknown, R = unknown> {
   /** Strict schema of `params`; a mismatch is answered with ERR_PARAMS_INVALID naming the field. */
   readonly params: z.ZodType<P>;
   /** Mutating calls must be signed, fresh and unreplayed; read-only calls may be unsigned. */
@@ -20,15 +21,43 @@ export interface RpcCall {
   readonly log: Logger;
 }
 
-export type RpcMethods = Record<string, RpcMethod>;
+/**
+ * A method whose handler receives exactly what its schema outputs: no `any` reaches a handler,
+ * and a field the schema does not have does not compile.
+ *
+ *     get: defineMethod({ mutating: false, params: z.strictObject({ name: z.string() }), handler: async (p) => lookup(p.name) }),
+ */
+export function defineMethod<S extends z.ZodType, R>(def: {
+  params: S;
+  mutating: boolean;
+  handler: (params: z.output<S>, call: RpcCall) => Promise<R>;
+}): RpcMethod<z.output<S>, R> {
+  return { params: def.params as z.ZodType<z.output<S>>, mutating: def.mutating, handler: def.handler };
+}
+
+/** Validates `params` against a method's schema: its output, or ERR_PARAMS_INVALID naming the first bad field. */
+export function parseParams<P>(method: RpcMethod<P>, params: unknown): P {
+  const parsed = method.params.safeParse(params);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  const path = issue?.path.join('.') || '(params)';
+  throw new PlexusError('ERR_PARAMS_INVALID', `${path}: ${issue?.message ?? 'invalid'}`, { data: { path } });
+}
+
+/** A plugin's methods by name. Handlers see `unknown` params unless built with `defineMethod`. */
+export type RpcMethods = Record<string, RpcMethod<unknown>>;
 
 export interface RpcRegistrar {
-  /** Serves `methods` on `/plexus/<plugin>/<major>`. Returns the protocol id. */
-  serve(methods: RpcMethods, options?: { major?: number }): Promise<string>;
+  /**
+   * Serves `methods` on `protocol`, which must be `/plexus/<this plugin>/<major>` (make it with
+   * `protocolId`, export it, and let the plugin's CLI import that one constant).
+   */
+  serve(protocol: string, methods: RpcMethods): Promise<void>;
   /** Stops serving a protocol; new streams are refused, calls in progress finish. */
   unserve(protocol: string): Promise<void>;
 }
 
+/** `/plexus/<plugin>/<major>`: the libp2p protocol a plugin's RPC methods are served on. */
 export function protocolId(plugin: string, major = 1): string {
   return `/plexus/${plugin}/${major}`;
 }

@@ -1,4 +1,4 @@
-import { definePlugin, formatHostPort as fmt, parseHostPort, type HostPort, type PluginContext, type PluginInstance, type StoreCapability } from '@plexus/core';
+import { definePlugin, formatHostPort as fmt, parseHostPort, type CapabilityMap, type HostPort, type PluginContext, type PluginInstance } from '@plexus/core';
 import { DnsConfigSchema, type DnsConfig } from './config.js';
 import { Forwarder } from './forwarder.js';
 import { Responder } from './responder.js';
@@ -25,7 +25,7 @@ export class DnsService implements PluginInstance {
   async start(): Promise<void> {
     if (this.server !== undefined) return;
     const cfg = this.ctx.config;
-    const store = this.ctx.capability<StoreCapability>('store');
+    const store = this.ctx.capability('store');
     try {
       const cache = new ZoneCache(store, { zones: cfg.zones, ttl: cfg.ttl, keyPrefix: cfg.keyPrefix, keySuffix: cfg.keySuffix, resyncMs: cfg.resyncIntervalMs, log: this.ctx.log });
       this.cache = cache;
@@ -59,8 +59,9 @@ export class DnsService implements PluginInstance {
     return this.server?.addresses() ?? { udp: [], tcp: [] };
   }
 
-  capability(): unknown {
-    return undefined;
+  capabilities(): Partial<CapabilityMap> {
+    if (this.server === undefined) return {};
+    return { dns: { zones: this.ctx.config.zones, addresses: () => this.addresses() } };
   }
 
   async status(): Promise<Record<string, unknown>> {

@@ -3,8 +3,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { silentLogger, type PluginContext, type StoreCapability } from '@plexus/core';
-import { DnsConfigSchema, DnsService, type DnsConfig } from '../src/index.js';
+import { type PluginContext, type StoreCapability } from '@plexus/core';
+import { fakeContext } from '@plexus/core/testing';
+import { DnsConfigSchema, DnsService, plugin, type DnsConfig } from '../src/index.js';
 import type { RedisServer } from './redis.js';
 
 const run = promisify(execFile);
@@ -20,28 +21,9 @@ export function storeOf(redis: RedisServer, role: 'master' | 'replica' = 'master
   };
 }
 
-/** The context the core would hand the plugin, built by hand. */
+/** The context the core would hand the plugin. */
 export function makeContext(config: DnsConfig, store: StoreCapability, dir: string): PluginContext<DnsConfig> {
-  return {
-    name: 'dns',
-    config,
-    dataDir: dir,
-    configDir: dir,
-    log: silentLogger(),
-    node: { name: 'test', peerId: 'test', publicKeyHex: '' },
-    rpc: {
-      serve() {
-        throw new Error('unused');
-      },
-      unserve() {
-        throw new Error('unused');
-      },
-    },
-    capability<T>(name: string): T {
-      if (name !== 'store') throw new Error(`not required: ${name}`);
-      return store as T;
-    },
-  };
+  return fakeContext(plugin, config, { dataDir: dir, capabilities: { store } });
 }
 
 export interface RunningDns {

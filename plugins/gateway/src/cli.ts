@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { type ClientFlags, intFlag, runCommand, signName, usage, userIdentity, withExplorer } from '@plexus/core';
 import type { ListedEntry, RegisterResult } from './gateway.js';
+import { GATEWAY_PROTOCOL } from './methods.js';
 
-const PROTOCOL = '/plexus/gateway/1';
 
 type Common = ClientFlags;
 
@@ -15,7 +15,7 @@ interface Where extends Common {
 /** A signed call with the phonebook key: it must exist, since the name must be registered first. */
 async function signedCall<T>(opts: Common, method: string, params: Record<string, unknown>): Promise<T> {
   const me = await userIdentity(opts.key, false);
-  return withExplorer(opts, me, (c) => c.call<T>(PROTOCOL, method, params, { signed: true }));
+  return withExplorer(opts, me, (c) => c.call<T>(GATEWAY_PROTOCOL, method, params, { signed: true }));
 }
 
 function whereParams(opts: Where): Record<string, unknown> {
@@ -82,8 +82,8 @@ export function registerCli(program: Command): void {
         const signature = signName(opts.name, me.keyPair);
         return withExplorer(opts, me, (c) =>
           opts.ip !== undefined
-            ? c.call<{ fqdn: string }>(PROTOCOL, 'domain_tcpservice_ip_expose', { threebot_name: opts.name, privateip: opts.ip, signature }, { signed: true })
-            : c.call<{ fqdn: string }>(PROTOCOL, 'domain_tcpservice_client_expose', { threebot_name: opts.name, client_secret: opts.clientSecret, signature }, { signed: true }),
+            ? c.call<{ fqdn: string }>(GATEWAY_PROTOCOL, 'domain_tcpservice_ip_expose', { threebot_name: opts.name, privateip: opts.ip, signature }, { signed: true })
+            : c.call<{ fqdn: string }>(GATEWAY_PROTOCOL, 'domain_tcpservice_client_expose', { threebot_name: opts.name, client_secret: opts.clientSecret, signature }, { signed: true }),
         );
       }, (r) => `exposed ${r.fqdn}`);
     });
@@ -143,6 +143,6 @@ export function registerCli(program: Command): void {
     .description("show a name's DNS records and tcprouter services")
     .requiredOption('--name <name>', 'phonebook name')
     .action(async (opts: Common & { name: string }) => {
-      await runCommand(opts, () => withExplorer(opts, undefined, (c) => c.call<{ name: string; entries: ListedEntry[] }>(PROTOCOL, 'list', { name: opts.name })), humanList);
+      await runCommand(opts, () => withExplorer(opts, undefined, (c) => c.call<{ name: string; entries: ListedEntry[] }>(GATEWAY_PROTOCOL, 'list', { name: opts.name })), humanList);
     });
 }

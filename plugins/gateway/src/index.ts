@@ -1,16 +1,59 @@
-import { definePlugin, type PhonebookCapability, type StoreCapability } from '@plexus/core';
+import { definePlugin, type CapabilityMap, type PluginContext, type PluginInstance } from '@plexus/core';
+import { seedApexRecords } from './apex.js';
 import { GatewayConfigSchema, type GatewayConfig } from './config.js';
 import { Gateway } from './gateway.js';
-import { gatewayMethods } from './methods.js';
+import { GATEWAY_PROTOCOL, gatewayMethods } from './methods.js';
 import { GatewayStore } from './store.js';
-import { seedApexRecords } from './apex.js';
 
 export { GatewayConfigSchema, type GatewayConfig } from './config.js';
 export { Gateway, type ListedEntry, type RegisterResult } from './gateway.js';
-export { gatewayMethods } from './methods.js';
+export { GATEWAY_PROTOCOL, gatewayMethods } from './methods.js';
 export { GatewayStore, type Target, type Change } from './store.js';
 export { resolveTarget, resolveFqdn, placesOf, ownerCandidates } from './domains.js';
-export const GATEWAY_PROTOCOL = '/plexus/gateway/1';
+
+/** The running gateway: serves `/plexus/gateway/1`; `gateway` tells other plugins what it manages. */
+export class GatewayService implements PluginInstance {
+  private gateway: Gateway | undefined;
+
+  constructor(private readonly ctx: PluginContext<GatewayConfig>) {}
+
+  async start(): Promise<void> {
+    if (this.gateway !== undefined) return;
+    const { ctx } = this;
+    const store = ctx.capability('store');
+    // A replica would refuse every write with READONLY; say so at start instead of per call.
+    if (store.role !== 'master') ctx.log.warn({ role: store.role }, 'gateway runs on a replica store: every registration will fail');
+    const gateway = new Gateway(new GatewayStore(store.redis, ctx.config), ctx.capability('phonebook'), ctx.config);
+    if (store.role === 'master') {
+      try {
+        const seeded = await seedApexRecords(store.redis, ctx.config);
+        if (seeded > 0) ctx.log.info({ zones: ctx.config.zones, publicIps: ctx.config.publicIps }, 'zone apex records point at this gateway');
+      } catch (err) {
+        // A hand-edited apex that is not valid JSON must not keep the gateway from serving.
+        ctx.log.warn({ err }, 'could not point the zone apex records at publicIps');
+      }
+    }
+    await ctx.rpc.serve(GATEWAY_PROTOCOL, gatewayMethods(gateway));
+    this.gateway = gateway;
+    ctx.log.info({ protocol: GATEWAY_PROTOCOL, zones: ctx.config.zones, threebotDomain: ctx.config.threebotDomain, ...(await gateway.counts()) }, 'gateway serving');
+  }
+
+  async stop(): Promise<void> {
+    if (this.gateway === undefined) return;
+    this.gateway = undefined;
+    await this.ctx.rpc.unserve(GATEWAY_PROTOCOL);
+  }
+
+  capabilities(): Partial<CapabilityMap> {
+    const { zones, threebotDomain, publicIps } = this.ctx.config;
+    return this.gateway === undefined ? {} : { gateway: { zones, threebotDomain, publicIps } };
+  }
+
+  async status(): Promise<Record<string, unknown>> {
+    const counts = this.gateway === undefined ? {} : await this.gateway.counts();
+    return { zones: this.ctx.config.zones, threebotDomain: this.ctx.config.threebotDomain, publicIps: this.ctx.config.publicIps, ...counts };
+  }
+}
 
 /**
  * The gateway: owner-signed DNS records and tcprouter routes for phonebook names, written to the
@@ -23,44 +66,7 @@ export const plugin = definePlugin<GatewayConfig>({
   provides: ['gateway'],
   requires: ['store', 'phonebook'],
   configSchema: GatewayConfigSchema,
-  create(ctx) {
-    let gateway: Gateway | undefined;
-    let protocol: string | undefined;
-    return {
-      async start() {
-        if (gateway !== undefined) return;
-        const store = ctx.capability<StoreCapability>('store');
-        const phonebook = ctx.capability<PhonebookCapability>('phonebook');
-        // A replica would refuse every write with READONLY; say so at start instead of per call.
-        if (store.role !== 'master') ctx.log.warn({ role: store.role }, 'gateway runs on a replica store: every registration will fail');
-        gateway = new Gateway(new GatewayStore(store.redis, ctx.config), phonebook, ctx.config);
-        if (store.role === 'master') {
-          try {
-            const seeded = await seedApexRecords(store.redis, ctx.config);
-            if (seeded > 0) ctx.log.info({ zones: ctx.config.zones, publicIps: ctx.config.publicIps }, 'zone apex records point at this gateway');
-          } catch (err) {
-            // A hand-edited apex that is not valid JSON must not keep the gateway from serving.
-            ctx.log.warn({ err }, 'could not point the zone apex records at publicIps');
-          }
-        }
-        protocol = await ctx.rpc.serve(gatewayMethods(gateway));
-        ctx.log.info({ protocol, zones: ctx.config.zones, threebotDomain: ctx.config.threebotDomain, ...(await gateway.counts()) }, 'gateway serving');
-      },
-      async stop() {
-        if (protocol !== undefined) await ctx.rpc.unserve(protocol);
-        gateway = undefined;
-        protocol = undefined;
-      },
-      // Nobody consumes the `gateway` capability yet; it is declared so roles can require it.
-      capability() {
-        return undefined;
-      },
-      async status() {
-        const counts = gateway === undefined ? {} : await gateway.counts();
-        return { zones: ctx.config.zones, threebotDomain: ctx.config.threebotDomain, publicIps: ctx.config.publicIps, ...counts };
-      },
-    };
-  },
+  create: (ctx) => new GatewayService(ctx),
 });
 
 export default plugin;

@@ -5,8 +5,9 @@ import {
   RECORD_TYPES,
   type RecordType,
   type RpcCall,
-  type RpcMethod,
   type RpcMethods,
+  defineMethod,
+  protocolId,
   canonicalIp,
   domainNameSchema,
   ipSchema,
@@ -35,9 +36,12 @@ function family(ips: readonly string[], want: 4 | 6, type: string): void {
   }
 }
 
-function mutation<P>(params: z.ZodType<P>, handler: (p: P, call: RpcCall) => Promise<unknown>): RpcMethod<P> {
-  return { mutating: true, params, handler };
+function mutation<S extends z.ZodType>(params: S, handler: (p: z.output<S>, call: RpcCall) => Promise<unknown>): RpcMethods[string] {
+  return defineMethod({ mutating: true, params, handler });
 }
+
+/** The gateway's protocol; the CLI and other plugins' clients use this constant. */
+export const GATEWAY_PROTOCOL = protocolId('gateway', 1);
 
 /**
  * The gateway's RPC methods (`/plexus/gateway/1`), named and parametrised like the ThreeFold
@@ -85,11 +89,11 @@ export function gatewayMethods(gateway: Gateway): RpcMethods {
     domain_tcpservice_client_expose: mutation(z.strictObject({ threebot_name: phonebookNameSchema, client_secret: secretParam, signature: signatureHexSchema }), async (p, call) =>
       logged(call, await gateway.exposeClient(call, p.threebot_name, p.client_secret, p.signature)),
     ),
-    list: {
+    list: defineMethod({
       mutating: false,
       params: z.strictObject({ name: phonebookNameSchema }),
-      handler: async (p: { name: string }) => gateway.list(p.name),
-    },
+      handler: async (p) => gateway.list(p.name),
+    }),
   };
 }
 

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
-import { type PluginContext, type PluginDefinition, type PluginInstance, RpcServer, createP2pNode, silentLogger } from '@plexus/core';
+import { type CapabilityMap, type PluginDefinition, type PluginInstance, RpcServer, type StoreCapability, createP2pNode, silentLogger } from '@plexus/core';
+import { fakeContext } from '@plexus/core/testing';
 import { plugin as phonebookPlugin } from '@plexus/plugin-phonebook';
 import { plugin as gatewayPlugin } from '../src/index.js';
 import { startRedis, type RedisServer } from './redis.js';
@@ -26,18 +27,8 @@ let dir: string;
 let addr: string;
 let stopAll: (() => Promise<void>) | undefined;
 
-function startPlugin<C>(def: PluginDefinition<C>, config: unknown, rpc: RpcServer, capabilities: Record<string, unknown>): PluginInstance {
-  const ctx: PluginContext<C> = {
-    name: def.name,
-    config: def.configSchema.parse(config),
-    dataDir: dir,
-    configDir: dir,
-    log: silentLogger(),
-    node: { name: 'test', peerId: 'peer', publicKeyHex: '00'.repeat(32) },
-    rpc: { serve: (methods) => rpc.serve(def.name, methods), unserve: (p) => rpc.unserve(p) },
-    capability: <T>(name: string): T => capabilities[name] as T,
-  };
-  return def.create(ctx);
+function startPlugin<C>(def: PluginDefinition<C>, config: unknown, rpc: RpcServer, capabilities: Partial<CapabilityMap>): PluginInstance {
+  return def.create(fakeContext(def, config, { dataDir: dir, capabilities, rpc: { serve: (p, m) => rpc.serve(p, m), unserve: (p) => rpc.unserve(p) } }));
 }
 
 before(async () => {
@@ -46,9 +37,10 @@ before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'plexus-gateway-cli-'));
   const node = await createP2pNode({ listen: ['/ip4/127.0.0.1/tcp/0'] });
   const rpc = new RpcServer(node, { maxFrameBytes: 1 << 20, maxClockSkewMs: 60_000, maxInFlightPerStream: 16, rateLimit: { perSecond: 0, burst: 1 } }, silentLogger());
-  const phonebook = startPlugin(phonebookPlugin, {}, rpc, { store: { redis, role: 'master' } });
+  const store = { redis, role: 'master' } as StoreCapability;
+  const phonebook = startPlugin(phonebookPlugin, {}, rpc, { store });
   await phonebook.start();
-  const gateway = startPlugin(gatewayPlugin, CONFIG, rpc, { store: { redis, role: 'master' }, phonebook: phonebook.capability!('phonebook') });
+  const gateway = startPlugin(gatewayPlugin, CONFIG, rpc, { store, ...phonebook.capabilities?.() });
   await gateway.start();
   addr = node.getMultiaddrs()[0]!.toString();
   stopAll = async () => {

@@ -1,20 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PlexusError, canonicalIp, isRecordName, zoneKey, zoneOf } from '@plexus/core';
+import { canonicalIp, isRecordName, zoneKey, zoneOf } from '@plexus/core';
+import { codeOf } from '@plexus/core/testing';
 import { GatewayConfigSchema } from '../src/config.js';
 import { ownerCandidates, placesOf, resolveTarget } from '../src/domains.js';
 
 const ZONES = ['gateway.tf', 'threebot.gateway.tf'];
 
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    assert.ok(err instanceof PlexusError, String(err));
-    return err.code;
-  }
-  return 'ok';
-}
 
 test('zoneOf picks the most specific zone', () => {
   const table: [string, string | undefined][] = [
@@ -42,7 +34,7 @@ test('resolveTarget: where a record goes and who may own it', () => {
   }
 });
 
-test('resolveTarget refuses what belongs to nobody or to the operator', () => {
+test('resolveTarget refuses what belongs to nobody or to the operator', async () => {
   const table: [string, string, string][] = [
     ['alice', 'example.org', 'ERR_FORBIDDEN'], // not a managed zone
     ['@', 'gateway.tf', 'ERR_FORBIDDEN'], // zone apex
@@ -53,7 +45,7 @@ test('resolveTarget refuses what belongs to nobody or to the operator', () => {
     ['alice.threebot', 'gateway.tf', 'ERR_PARAMS_INVALID'], // CoreDNS answers it from threebot.gateway.tf.
     [`${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(60)}`, 'gateway.tf', 'ERR_PARAMS_INVALID'], // > 253
   ];
-  for (const [name, domain, code] of table) assert.equal(codeOf(() => resolveTarget(name, domain, ZONES)), code, `${name} in ${domain}`);
+  for (const [name, domain, code] of table) assert.equal(await codeOf(() => resolveTarget(name, domain, ZONES)), code, `${name} in ${domain}`);
 });
 
 test('ownerCandidates keeps only possible phonebook names, longest first', () => {

@@ -1,9 +1,10 @@
 import { after, before, beforeEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
-import { PlexusError, type PluginContext, type RpcMethods, type StoreCapability, silentLogger } from '@plexus/core';
+import { PlexusError, type RpcMethods, type StoreCapability } from '@plexus/core';
+import { fakeContext } from '@plexus/core/testing';
 import type { PhonebookRegistry } from '@plexus/plugin-phonebook';
-import { plugin } from '../src/index.js';
+import { GATEWAY_PROTOCOL, plugin } from '../src/index.js';
 import { GatewayConfigSchema } from '../src/config.js';
 import { startRedis, type RedisServer } from './redis.js';
 import { codeOf, compatKeys, invoke, nameSignature, rawService, setup, TEST_CONFIG, user, type User } from './harness.js';
@@ -113,38 +114,26 @@ test('concurrent registrations of different types on one field from two connecti
 });
 
 test('the plugin: serves the methods from its store and phonebook capabilities, status counts', async () => {
-  let served: RpcMethods | undefined;
   const store = { redis, role: 'master' } as unknown as StoreCapability;
-  const ctx: PluginContext<ReturnType<typeof GatewayConfigSchema.parse>> = {
-    name: 'gateway',
-    config: GatewayConfigSchema.parse(TEST_CONFIG),
-    dataDir: '/nonexistent',
-    configDir: '/nonexistent',
-    log: silentLogger(),
-    node: { name: 'test', peerId: 'peer', publicKeyHex: '00'.repeat(32) },
-    rpc: {
-      serve: async (m) => ((served = m), '/plexus/gateway/1'),
-      unserve: async () => undefined,
-    },
-    capability: <T>(name: string): T => (name === 'store' ? store : phonebook) as T,
-  };
+  const ctx = fakeContext(plugin, TEST_CONFIG, { capabilities: { store, phonebook } });
   const instance = plugin.create(ctx);
   assert.equal(plugin.name, 'gateway');
   assert.deepEqual([plugin.provides, plugin.requires], [['gateway'], ['store', 'phonebook']]);
   await instance.start();
   await instance.start();
-  assert.ok(served !== undefined);
-  assert.equal(instance.capability?.('gateway'), undefined);
+  assert.deepEqual([...ctx.served.keys()], [GATEWAY_PROTOCOL]);
+  assert.deepEqual(instance.capabilities?.().gateway, { zones: ['threebot.gateway.tf', 'gateway.tf'], threebotDomain: 'threebot.gateway.tf', publicIps: ['185.69.166.1', '2a02:1802:5e::1'] });
 
-  await invoke(served, 'domain_tcpservice_ip_expose', { threebot_name: 'alice', privateip: '10.2.0.5', signature: nameSignature('alice', alice.key) }, alice);
-  await invoke(served, 'domain_register_a', { name: 'bob', record_ip: '10.2.0.7' }, bob);
+  await ctx.call(GATEWAY_PROTOCOL, 'domain_tcpservice_ip_expose', { threebot_name: 'alice', privateip: '10.2.0.5', signature: nameSignature('alice', alice.key) }, { signer: alice.pubkey });
+  await ctx.call(GATEWAY_PROTOCOL, 'domain_register_a', { name: 'bob', record_ip: '10.2.0.7' }, { signer: bob.pubkey });
   const status = await instance.status!();
   assert.deepEqual({ names: status.names, dnsFields: status.dnsFields, tcpServices: status.tcpServices }, { names: 2, dnsFields: 3, tcpServices: 1 });
-  await invoke(served, 'domain_delete', { name: 'alice' }, alice);
+  await ctx.call(GATEWAY_PROTOCOL, 'domain_delete', { name: 'alice' }, { signer: alice.pubkey });
   const after = await instance.status!();
   assert.deepEqual({ names: after.names, dnsFields: after.dnsFields, tcpServices: after.tcpServices }, { names: 1, dnsFields: 1, tcpServices: 0 });
   await instance.stop();
   await instance.stop();
+  assert.equal(ctx.served.size, 0, 'stop unserves the protocol');
 });
 
 test('start points every zone apex at publicIps, merged with what an operator wrote, idempotently', async () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
-import { type Ed25519KeyPair, PlexusError, type RpcCall, type RpcMethods, generateKeyPair, signDetached, silentLogger, toHex } from '@plexus/core';
+import { type Ed25519KeyPair, type RpcCall, type RpcMethods, generateKeyPair, parseParams, signName, silentLogger, toHex } from '@plexus/core';
 import { PhonebookRegistry } from '@plexus/plugin-phonebook';
 import { GatewayConfigSchema, type GatewayConfig } from '../src/config.js';
 import { Gateway } from '../src/gateway.js';
@@ -35,36 +35,17 @@ export async function user(phonebook: PhonebookRegistry, name: string): Promise<
 }
 
 /** The expose signature (COMPAT §4): Ed25519 over the UTF-8 name. */
-export function nameSignature(name: string, key: Ed25519KeyPair): string {
-  return toHex(signDetached(Buffer.from(name, 'utf8'), key));
-}
+export const nameSignature = signName;
 
-/**
- * Calls a method as the RPC server does after verifying the envelope: params through the
- * method's schema (ERR_PARAMS_INVALID naming the field), then the handler with `signer` set.
- */
+/** Calls a method as the RPC server does after verifying the envelope, with `signer` as the verified key. */
 export async function invoke<T = unknown>(methods: RpcMethods, method: string, params: unknown, signer?: User): Promise<T> {
   const m = methods[method];
   assert.ok(m !== undefined, `no method ${method}`);
-  const parsed = m.params.safeParse(params);
-  if (!parsed.success) {
-    const path = parsed.error.issues[0]?.path.join('.') ?? '';
-    throw new PlexusError('ERR_PARAMS_INVALID', `${path}: ${parsed.error.issues[0]?.message ?? ''}`, { data: { path } });
-  }
   const call: RpcCall = { peer: 'test-peer', signer: signer?.pubkey, method, log: silentLogger() };
-  return (await m.handler(parsed.data, call)) as T;
+  return (await m.handler(parseParams(m, params), call)) as T;
 }
 
-/** The error code a promise rejects with, or 'no error'. */
-export async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof PlexusError, `not a PlexusError: ${String(err)}`);
-    return err.code;
-  }
-  return 'no error';
-}
+export { codeOf } from '@plexus/core/testing';
 
 /** Every key in the database except the phonebook's and the gateway's own index. */
 export async function compatKeys(redis: Redis): Promise<string[]> {

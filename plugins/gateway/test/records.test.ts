@@ -99,7 +99,7 @@ test('bad params: wrong family, long TXT, bad ports and names', async () => {
     ['domain_register_txt', { name: 'alice', text: 'a\nb' }, 'text'],
     ['domain_register_cname', { name: 'alice', host: 'not a host' }, 'host'],
     ['domain_register_a', { name: 'Alice Smith', record_ip: '10.2.0.5' }, 'name'],
-    ['domain_register_a', { name: 'alice', record_ip: '10.2.0.5', extra: 1 }, ''],
+    ['domain_register_a', { name: 'alice', record_ip: '10.2.0.5', extra: 1 }, '(params)'],
     ['tcpservice_ip_register', { domain: 'alice.gateway.tf', privateip: '10.2.0.5', tlsport: 0 }, 'tlsport'],
     ['tcpservice_ip_register', { domain: 'alice.gateway.tf', privateip: '10.2.0.5', httpport: 65536 }, 'httpport'],
     ['tcpservice_client_register', { domain: 'alice.gateway.tf', client_secret: 'has space' }, 'client_secret'],

@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
 import { type ClientFlags, PlexusError, runCommand, signKeyUpdate, signRecord, usage, userIdentity, intFlag, loadOrCreateIdentity, withExplorer } from '@plexus/core';
 import type { PhonebookRecord } from './registry.js';
+import { PHONEBOOK_ERRORS } from './errors.js';
+import { PHONEBOOK_PROTOCOL } from './methods.js';
 
-const PROTOCOL = '/plexus/phonebook/1';
 
 type Common = ClientFlags;
 
@@ -41,10 +42,10 @@ export function registerCli(program: Command): void {
       await runCommand(opts, async () => {
         const me = await userIdentity(opts.key, true);
         return withExplorer(opts, me, async (c) => {
-          const rec = await c.call<PhonebookRecord>(PROTOCOL, 'name_register', { name: opts.name, email: opts.email, pubkey: me.publicKeyHex, wallet_name: opts.wallet }, { signed: true });
+          const rec = await c.call<PhonebookRecord>(PHONEBOOK_PROTOCOL, 'name_register', { name: opts.name, email: opts.email, pubkey: me.publicKeyHex, wallet_name: opts.wallet }, { signed: true });
           const fields = { tid: rec.tid, name: opts.name, email: opts.email, ipaddr: opts.ipaddr, description: opts.description, pubkey: me.publicKeyHex };
           const sig = signRecord(fields, me.keyPair);
-          return c.call<PhonebookRecord>(PROTOCOL, 'record_register', { ...fields, sender_signature_hex: sig }, { signed: true });
+          return c.call<PhonebookRecord>(PHONEBOOK_PROTOCOL, 'record_register', { ...fields, sender_signature_hex: sig }, { signed: true });
         });
       }, human);
     });
@@ -55,7 +56,7 @@ export function registerCli(program: Command): void {
     .action(async (target: string, opts: Common) => {
       await runCommand(opts, async () => {
         const params = /^[0-9]+$/.test(target) ? { tid: Number(target) } : { name: target };
-        return withExplorer(opts, undefined, (c) => c.call<PhonebookRecord>(PROTOCOL, 'get', params));
+        return withExplorer(opts, undefined, (c) => c.call<PhonebookRecord>(PHONEBOOK_PROTOCOL, 'get', params));
       }, human);
     });
 
@@ -66,7 +67,7 @@ export function registerCli(program: Command): void {
     .action(async (opts: Common & { cursor: string; limit?: string }) => {
       await runCommand(opts, async () => {
         const params = { cursor: intFlag('cursor', opts.cursor, 0), ...(opts.limit === undefined ? {} : { limit: intFlag('limit', opts.limit, 50) }) };
-        return withExplorer(opts, undefined, (c) => c.call<{ records: PhonebookRecord[]; next: number | null }>(PROTOCOL, 'list', params));
+        return withExplorer(opts, undefined, (c) => c.call<{ records: PhonebookRecord[]; next: number | null }>(PHONEBOOK_PROTOCOL, 'list', params));
       }, (page) => [...page.records.map((r) => `${String(r.tid).padStart(6)}  ${r.name}  ${r.pubkey}`), page.next === null ? '(end)' : `(more: --cursor ${page.next})`].join('\n'));
     });
 
@@ -81,10 +82,10 @@ export function registerCli(program: Command): void {
         const next = await loadOrCreateIdentity(opts.newKey);
         if (next.publicKeyHex === old.publicKeyHex) throw usage('--new-key holds the same key as --key');
         return withExplorer(opts, old, async (c) => {
-          const rec = await c.call<PhonebookRecord>(PROTOCOL, 'get', { name: opts.name });
-          if (rec.pubkey !== old.publicKeyHex) throw new PlexusError('ERR_PUBKEY_MISMATCH', `'${opts.name}' is not registered with the key in ${old.path}`);
+          const rec = await c.call<PhonebookRecord>(PHONEBOOK_PROTOCOL, 'get', { name: opts.name });
+          if (rec.pubkey !== old.publicKeyHex) throw new PlexusError(PHONEBOOK_ERRORS.ERR_PUBKEY_MISMATCH, `'${opts.name}' is not registered with the key in ${old.path}`);
           const signature = signKeyUpdate(rec.tid, next.publicKeyHex, old.keyPair);
-          return c.call<PhonebookRecord>(PROTOCOL, 'update_public_key', { tid: rec.tid, new_pubkey: next.publicKeyHex, signature }, { signed: true });
+          return c.call<PhonebookRecord>(PHONEBOOK_PROTOCOL, 'update_public_key', { tid: rec.tid, new_pubkey: next.publicKeyHex, signature }, { signed: true });
         });
       }, (r) => `${human(r)}\nthe name now belongs to ${opts.newKey}`);
     });

@@ -1,13 +1,43 @@
-import { definePlugin, type StoreCapability } from '@plexus/core';
+import { definePlugin, type CapabilityMap, type PluginContext, type PluginInstance } from '@plexus/core';
 import { PhonebookConfigSchema, type PhonebookConfig } from './config.js';
-import { phonebookMethods } from './methods.js';
+import { PHONEBOOK_PROTOCOL, phonebookMethods } from './methods.js';
 import { PhonebookRegistry } from './registry.js';
 
 export { PhonebookRegistry, type PhonebookRecord } from './registry.js';
 export { PhonebookConfigSchema, type PhonebookConfig } from './config.js';
-export const PHONEBOOK_PROTOCOL = '/plexus/phonebook/1';
+export { PHONEBOOK_PROTOCOL, phonebookMethods } from './methods.js';
+export { PHONEBOOK_ERRORS } from './errors.js';
 
-/** The phonebook: who is who. Serves `/plexus/phonebook/1` from the store. */
+/** The running phonebook: serves `/plexus/phonebook/1` from the store; `phonebook` for other plugins. */
+export class PhonebookService implements PluginInstance {
+  private registry: PhonebookRegistry | undefined;
+
+  constructor(private readonly ctx: PluginContext<PhonebookConfig>) {}
+
+  async start(): Promise<void> {
+    if (this.registry !== undefined) return;
+    const registry = new PhonebookRegistry(this.ctx.capability('store').redis);
+    await this.ctx.rpc.serve(PHONEBOOK_PROTOCOL, phonebookMethods(registry, this.ctx.config));
+    this.registry = registry;
+    this.ctx.log.info({ protocol: PHONEBOOK_PROTOCOL, records: await registry.count() }, 'phonebook serving');
+  }
+
+  async stop(): Promise<void> {
+    if (this.registry === undefined) return;
+    this.registry = undefined;
+    await this.ctx.rpc.unserve(PHONEBOOK_PROTOCOL);
+  }
+
+  capabilities(): Partial<CapabilityMap> {
+    return this.registry === undefined ? {} : { phonebook: this.registry };
+  }
+
+  async status(): Promise<Record<string, unknown>> {
+    return { records: this.registry === undefined ? 0 : await this.registry.count() };
+  }
+}
+
+/** The phonebook: who is who (ThreeFold phonebook semantics, COMPAT §4). */
 export const plugin = definePlugin<PhonebookConfig>({
   name: 'phonebook',
   version: '0.1.0',
@@ -15,27 +45,7 @@ export const plugin = definePlugin<PhonebookConfig>({
   provides: ['phonebook'],
   requires: ['store'],
   configSchema: PhonebookConfigSchema,
-  create(ctx) {
-    let registry: PhonebookRegistry | undefined;
-    let protocol: string | undefined;
-    return {
-      async start() {
-        if (registry !== undefined) return;
-        const store = ctx.capability<StoreCapability>('store');
-        registry = new PhonebookRegistry(store.redis);
-        protocol = await ctx.rpc.serve(phonebookMethods(registry, ctx.config));
-        ctx.log.info({ protocol, records: await registry.count() }, 'phonebook serving');
-      },
-      async stop() {
-        if (protocol !== undefined) await ctx.rpc.unserve(protocol);
-        registry = undefined;
-        protocol = undefined;
-      },
-      capability(name) {
-        return name === 'phonebook' ? registry : undefined;
-      },
-    };
-  },
+  create: (ctx) => new PhonebookService(ctx),
 });
 
 export default plugin;

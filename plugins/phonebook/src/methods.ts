@@ -1,6 +1,8 @@
 import {
   PlexusError,
   type RpcMethods,
+  defineMethod,
+  protocolId,
   isPhonebookName,
   publicKeyHexSchema,
   signatureHexSchema,
@@ -11,10 +13,14 @@ import {
 import type { PhonebookConfig } from './config.js';
 import type { PhonebookRegistry } from './registry.js';
 import { description, email, ipaddr, tid } from './validation.js';
+import { PHONEBOOK_ERRORS } from './errors.js';
 
 function checkName(name: string): void {
-  if (!isPhonebookName(name)) throw new PlexusError('ERR_NAME_INVALID', `'${name.slice(0, 64)}' is not a valid name (lowercase DNS labels joined by dots)`);
+  if (!isPhonebookName(name)) throw new PlexusError(PHONEBOOK_ERRORS.ERR_NAME_INVALID, `'${name.slice(0, 64)}' is not a valid name (lowercase DNS labels joined by dots)`);
 }
+
+/** The phonebook's protocol; the CLI and other plugins' clients use this constant. */
+export const PHONEBOOK_PROTOCOL = protocolId('phonebook', 1);
 
 /**
  * The phonebook's RPC methods (COMPAT.md §4). Every mutation travels in a signed RPC envelope;
@@ -23,19 +29,19 @@ function checkName(name: string): void {
  */
 export function phonebookMethods(registry: PhonebookRegistry, config: PhonebookConfig): RpcMethods {
   return {
-    name_register: {
+    name_register: defineMethod({
       mutating: true,
       params: z.strictObject({ name: z.string(), email, pubkey: publicKeyHexSchema, wallet_name: z.string().max(128).default('') }),
       async handler(p, call) {
         checkName(p.name);
         // Proof of possession: only the holder of `pubkey` can claim a name for it.
-        if (call.signer !== p.pubkey) throw new PlexusError('ERR_PUBKEY_MISMATCH', 'name_register must be signed by the key being registered');
+        if (call.signer !== p.pubkey) throw new PlexusError(PHONEBOOK_ERRORS.ERR_PUBKEY_MISMATCH, 'name_register must be signed by the key being registered');
         const { record, created } = await registry.register(p);
         call.log.info({ tid: record.tid, name: record.name, created }, 'name_register');
         return record;
       },
-    },
-    record_register: {
+    }),
+    record_register: defineMethod({
       mutating: true,
       params: z.strictObject({ tid, name: z.string(), email, ipaddr, description, pubkey: publicKeyHexSchema, sender_signature_hex: signatureHexSchema }),
       async handler(p, call) {
@@ -47,8 +53,8 @@ export function phonebookMethods(registry: PhonebookRegistry, config: PhonebookC
         call.log.info({ tid: record.tid }, 'record_register');
         return record;
       },
-    },
-    update_public_key: {
+    }),
+    update_public_key: defineMethod({
       mutating: true,
       params: z.strictObject({ tid, new_pubkey: publicKeyHexSchema, signature: signatureHexSchema }),
       async handler(p, call) {
@@ -61,8 +67,8 @@ export function phonebookMethods(registry: PhonebookRegistry, config: PhonebookC
         call.log.info({ tid: record.tid }, 'update_public_key');
         return record;
       },
-    },
-    get: {
+    }),
+    get: defineMethod({
       mutating: false,
       params: z.union([z.strictObject({ name: z.string().max(253) }), z.strictObject({ tid })]),
       async handler(p) {
@@ -70,14 +76,14 @@ export function phonebookMethods(registry: PhonebookRegistry, config: PhonebookC
         if (record === undefined) throw new PlexusError('ERR_NOT_FOUND', 'name' in p ? `no record named '${p.name.slice(0, 64)}'` : `no record with tid ${p.tid}`);
         return record;
       },
-    },
-    list: {
+    }),
+    list: defineMethod({
       mutating: false,
       params: z.strictObject({ cursor: z.number().int().min(0).default(0), limit: z.number().int().min(1).optional() }),
       async handler(p) {
         const limit = Math.min(p.limit ?? config.defaultPageSize, config.maxPageSize);
         return registry.list(p.cursor, limit);
       },
-    },
+    }),
   };
 }

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { PlexusError, RedisScript } from '@plexus/core';
+import { PHONEBOOK_ERRORS } from './errors.js';
 
 /** A phonebook entry as the API returns it (field names of the ThreeFold phonebook). */
 export interface PhonebookRecord {
@@ -69,7 +70,7 @@ export class PhonebookRegistry {
     const record = await this.byTid(Number(tid));
     if (record === undefined) throw new PlexusError('ERR_INTERNAL', `record ${tid} vanished`);
     if (created === 0 && record.pubkey !== input.pubkey) {
-      throw new PlexusError('ERR_NAME_TAKEN', `name '${input.name}' is registered with another public key`, { data: { name: input.name, tid: record.tid } });
+      throw new PlexusError(PHONEBOOK_ERRORS.ERR_NAME_TAKEN, `name '${input.name}' is registered with another public key`, { data: { name: input.name, tid: record.tid } });
     }
     return { record, created: created === 1 };
   }
@@ -118,7 +119,7 @@ function checkScriptResult(res: string, tid: number): void {
   if (res === 'OK') return;
   if (res === 'ERR_NOT_FOUND') throw new PlexusError('ERR_NOT_FOUND', `no record with tid ${tid}`);
   if (res === 'ERR_NAME_MISMATCH') throw new PlexusError('ERR_PARAMS_INVALID', `record ${tid} has another name`, { data: { path: 'name' } });
-  if (res === 'ERR_PUBKEY_MISMATCH') throw new PlexusError('ERR_PUBKEY_MISMATCH', `record ${tid} is registered with another public key`);
+  if (res === 'ERR_PUBKEY_MISMATCH') throw new PlexusError(PHONEBOOK_ERRORS.ERR_PUBKEY_MISMATCH, `record ${tid} is registered with another public key`);
   throw new PlexusError('ERR_INTERNAL', `unexpected script result ${res}`);
 }
 

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { PlexusError } from '@plexus/core';
 import { PhonebookRegistry, type PhonebookRecord } from '../src/registry.js';
+import { codeOf } from '@plexus/core/testing';
 import { startRedis, type RedisServer } from './redis.js';
 
 let server: RedisServer | undefined;
@@ -30,15 +31,6 @@ function reg(name: string, pubkey: string, extra: Partial<{ email: string; walle
   return registry.register({ name, email: extra.email ?? `${name}@example.org`, pubkey, wallet_name: extra.wallet_name ?? '' });
 }
 
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof PlexusError, `not a PlexusError: ${String(err)}`);
-    return err.code;
-  }
-  return 'no error';
-}
 
 test('register hands out tids 1, 2, 3 and stores the fields', async () => {
   const keys = [newKey(), newKey(), newKey()];

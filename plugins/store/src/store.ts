@@ -34,7 +34,7 @@ function dialHost(bind: string): string {
   return host;
 }
 
-/** The running store: the plugin instance, and behind `capability('store')` the store itself. */
+/** The running store: the plugin instance, and behind the `store` capability the store itself. */
 export class Store implements PluginInstance, StoreCapability {
   /** `replica` in replica mode: reads work, writes fail with READONLY. */
   readonly role: 'master' | 'replica';
@@ -93,9 +93,12 @@ export class Store implements PluginInstance, StoreCapability {
     return this.stopping;
   }
 
-  /** A narrow view for other plugins: they get the capability, not start/stop. */
-  capability(name: string): StoreCapability {
-    if (name !== 'store') throw new PlexusError('ERR_INTERNAL', `the store plugin provides "store", not "${name}"`);
+  /** What the store provides: a narrow view, so other plugins get the capability, not start/stop. */
+  capabilities(): { store: StoreCapability } {
+    return { store: this.view() };
+  }
+
+  private view(): StoreCapability {
     // `redis` is a getter so a holder always sees the live connection (and ERR_UNAVAILABLE after stop).
     const store = this;
     return {

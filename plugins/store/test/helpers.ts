@@ -6,6 +6,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { TestContext } from 'node:test';
 import { Redis } from 'ioredis';
 import { silentLogger, type Logger, type PluginContext, type PluginInstance, type StoreCapability } from '@plexus/core';
+import { fakeContext } from '@plexus/core/testing';
 import { plugin, storeConfigSchema, type StoreConfig } from '../src/index.js';
 
 /** A port nobody listens on right now (bound on 0, then released). */
@@ -19,27 +20,9 @@ export async function tempDir(t: TestContext): Promise<string> {
   return dir;
 }
 
-/** The context the core would hand the plugin, built by hand. */
-export function makeContext(config: StoreConfig, dataDir: string, configDir = dataDir, log: Logger = silentLogger()): PluginContext<StoreConfig> {
-  return {
-    name: 'store',
-    config,
-    dataDir,
-    configDir,
-    log,
-    node: { name: 'test', peerId: 'test', publicKeyHex: '' },
-    rpc: {
-      serve() {
-        throw new Error('unused');
-      },
-      unserve() {
-        throw new Error('unused');
-      },
-    },
-    capability<T>(): T {
-      throw new Error('the store requires no capability');
-    },
-  };
+/** The context the core would hand the plugin (the store requires nothing); `raw` is validated like the core does. */
+export function makeContext(raw: Record<string, unknown>, dataDir: string, configDir = dataDir, log: Logger = silentLogger()): PluginContext<StoreConfig> {
+  return fakeContext(plugin, raw, { dataDir, configDir, log });
 }
 
 export interface Running {
@@ -54,13 +37,12 @@ export interface Running {
 export async function startStore(t: TestContext, raw: Record<string, unknown>, dataDir: string, configDir?: string, log?: Logger): Promise<Running> {
   const instance = createStore(t, raw, dataDir, configDir, log);
   await instance.start();
-  return { instance, store: instance.capability?.('store') as StoreCapability };
+  return { instance, store: instance.capabilities?.().store as StoreCapability };
 }
 
 /** Like `startStore` without starting: for tests that expect start to fail. */
 export function createStore(t: TestContext, raw: Record<string, unknown>, dataDir: string, configDir?: string, log?: Logger): PluginInstance {
-  const config = storeConfigSchema.parse(raw);
-  const instance = plugin.create(makeContext(config, dataDir, configDir, log));
+  const instance = plugin.create(makeContext(raw, dataDir, configDir, log));
   t.after(() => instance.stop());
   return instance;
 }

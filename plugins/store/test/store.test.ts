@@ -35,7 +35,7 @@ describe('store plugin, managed redis-server', () => {
     const instance = createStore(t, { port }, dir);
     await Promise.all([instance.start(), instance.start()]);
     await instance.start();
-    const store = instance.capability?.('store') as { redis: import('ioredis').Redis };
+    const store = instance.capabilities?.().store as { redis: import('ioredis').Redis };
     const pid = await serverPid(store.redis);
     await Promise.all([instance.stop(), instance.stop()]);
     await instance.stop();

@@ -1,0 +1,31 @@
+import type { Libp2p } from 'libp2p';
+import type { Ed25519KeyPair } from '../crypto/ed25519.js';
+import { PlexusError } from '../errors.js';
+import type { PeerDialer } from '../plugin.js';
+import { RpcClient } from '../rpc/client.js';
+
+/**
+ * The `peers` of every plugin context: RPC clients over the node's own libp2p host (one identity,
+ * connections shared and limited by libp2p's connection manager), signing with the node's key.
+ */
+export function peerDialer(libp2p: Libp2p, key: Ed25519KeyPair, explorers: readonly string[]): PeerDialer {
+  const connect = (target: string, options: { timeoutMs?: number } = {}): Promise<RpcClient> =>
+    RpcClient.connect(target, { libp2p, key, ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }) });
+  return {
+    connect,
+    async explorer(options = {}) {
+      if (explorers.length === 0) {
+        throw new PlexusError('ERR_CONFIG_INVALID', 'node.explorer: no explorer is configured; add its multiaddr (…/p2p/<peer id>) to the node block');
+      }
+      const failures: string[] = [];
+      for (const target of explorers) {
+        try {
+          return await connect(target, options);
+        } catch (err) {
+          failures.push(`${target}: ${(err as Error).message}`);
+        }
+      }
+      throw new PlexusError('ERR_CONNECT', `no explorer answered (${failures.join('; ')})`);
+    },
+  };
+}

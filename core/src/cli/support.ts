@@ -1,4 +1,5 @@
 import { homedir } from 'node:os';
+import type { Command } from 'commander';
 import { join } from 'node:path';
 import { PlexusError, exitCodeFor } from '../errors.js';
 import { ConfigError } from '../config/issues.js';
@@ -73,6 +74,21 @@ export function intFlag(name: string, value: string | undefined, fallback: numbe
   if (!Number.isSafeInteger(n) || n < 0) throw usage(`--${name} expects a whole number, got '${value}'`);
   return n;
 }
+
+/**
+ * Adds the flags every client command shares: `--explorer`, `--json`, `--timeout`, and `--key`
+ * described by `keyHelp` (false: the command signs nothing, so it takes no key).
+ */
+export function clientFlags(cmd: Command, keyHelp: string | false = `your key file (default: ${KEY_DEFAULT_HELP})`): Command {
+  const c = cmd
+    .option('--explorer <multiaddr>', 'explorer to talk to (default: $PLEXUS_EXPLORER)')
+    .option('--json', 'machine-readable output')
+    .option('--timeout <ms>', 'per-call deadline in ms', '10000');
+  return keyHelp === false ? c : c.option('--key <file>', keyHelp);
+}
+
+/** How `--key` help texts name the default key. */
+export const KEY_DEFAULT_HELP = '$PLEXUS_KEY or ~/.config/plexus/client.key';
 
 /** Flags every client command shares (`--explorer`, `--timeout`, `--json`, `--key`). */
 export interface ClientFlags {

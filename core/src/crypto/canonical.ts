@@ -36,18 +36,22 @@ function encode(value: unknown, depth: number): string {
   }
 }
 
-/**
- * The bytes an RPC signature covers. Binding the protocol and the server's PeerId ("audience")
- * stops a signed request for one plugin or one node from being accepted by another.
- */
-export function rpcSigningBytes(input: {
+/** What an RPC envelope signature covers besides the signer's key. */
+export interface EnvelopeInput {
   protocol: string;
+  /** PeerId of the server the request is meant for. */
   audience: string;
   method: string;
   params: unknown;
   ts: number;
   nonce: string;
-}): Uint8Array {
+}
+
+/**
+ * The bytes an RPC signature covers. Binding the protocol and the server's PeerId ("audience")
+ * stops a signed request for one plugin or one node from being accepted by another.
+ */
+export function rpcSigningBytes(input: EnvelopeInput): Uint8Array {
   const text = ['plexus-rpc/1', input.protocol, input.audience, input.method, String(input.ts), input.nonce, canonicalJson(input.params)].join('\n');
   return new TextEncoder().encode(text);
 }

@@ -1,4 +1,6 @@
-import { rpcSigningBytes } from './canonical.js';
+import { type EnvelopeInput, rpcSigningBytes } from './canonical.js';
+
+export type { EnvelopeInput } from './canonical.js';
 import { type Ed25519KeyPair, signDetached, toHex, verifyHex } from './ed25519.js';
 
 /**
@@ -14,17 +16,6 @@ import { type Ed25519KeyPair, signDetached, toHex, verifyHex } from './ed25519.j
  * Signatures are 128 lowercase hex chars, keys 64; byte-identical to tweetnacl/PyNaCl. A verifier
  * returns false for malformed input instead of throwing; callers map false to ERR_SIGNATURE_INVALID.
  */
-
-/** What an envelope signature covers besides the signer's key. */
-export interface EnvelopeInput {
-  protocol: string;
-  /** PeerId of the server the request is meant for. */
-  audience: string;
-  method: string;
-  params: unknown;
-  ts: number;
-  nonce: string;
-}
 
 export function signEnvelope(input: EnvelopeInput, key: Ed25519KeyPair): string {
   return toHex(signDetached(rpcSigningBytes(input), key));

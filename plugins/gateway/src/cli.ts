@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { type ClientFlags, intFlag, runCommand, signName, usage, userIdentity, withExplorer } from '@plexus/core';
+import { type ClientFlags, KEY_DEFAULT_HELP, clientFlags, intFlag, runCommand, signName, usage, userIdentity, withExplorer } from '@plexus/core';
 import type { ListedEntry, RegisterResult } from './gateway.js';
 import { GATEWAY_PROTOCOL } from './methods.js';
 
@@ -23,11 +23,7 @@ function whereParams(opts: Where): Record<string, unknown> {
 }
 
 function common(cmd: Command, withKey = true): Command {
-  const c = cmd
-    .option('--explorer <multiaddr>', 'explorer to talk to (default: $PLEXUS_EXPLORER)')
-    .option('--json', 'machine-readable output')
-    .option('--timeout <ms>', 'per-call deadline in ms', '10000');
-  return withKey ? c.option('--key <file>', 'your phonebook key file (default: $PLEXUS_KEY or ~/.config/plexus/client.key)') : c;
+  return clientFlags(cmd, withKey ? `your phonebook key file (default: ${KEY_DEFAULT_HELP})` : false);
 }
 
 function where(cmd: Command): Command {

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { type ClientFlags, PlexusError, runCommand, signKeyUpdate, signRecord, usage, userIdentity, intFlag, loadOrCreateIdentity, withExplorer } from '@plexus/core';
+import { type ClientFlags, KEY_DEFAULT_HELP, PlexusError, clientFlags, runCommand, signKeyUpdate, signRecord, usage, userIdentity, intFlag, loadOrCreateIdentity, withExplorer } from '@plexus/core';
 import type { PhonebookRecord } from './registry.js';
 import { PHONEBOOK_ERRORS } from './errors.js';
 import { PHONEBOOK_PROTOCOL } from './methods.js';
@@ -19,25 +19,18 @@ function human(r: PhonebookRecord): string {
   ].join('\n');
 }
 
-function common(cmd: Command): Command {
-  return cmd
-    .option('--explorer <multiaddr>', 'explorer to talk to (default: $PLEXUS_EXPLORER)')
-    .option('--json', 'machine-readable output')
-    .option('--timeout <ms>', 'per-call deadline in ms', '10000');
-}
 
 /** `plexus phonebook ...`: the client side of the phonebook. */
 export function registerCli(program: Command): void {
   const pb = program.command('phonebook').description('register and look up names on an explorer');
 
-  common(pb.command('register'))
+  clientFlags(pb.command('register'))
     .description('register NAME for your key (created if absent), then set email, ipaddr and description')
     .requiredOption('--name <name>', 'name to register (lowercase DNS labels)')
     .requiredOption('--email <email>', 'contact email')
     .option('--description <text>', 'free text', '')
     .option('--ipaddr <ip>', 'IPv4 or IPv6 address', '')
     .option('--wallet <name>', 'wallet name', '')
-    .option('--key <file>', 'your key file (default: $PLEXUS_KEY or ~/.config/plexus/client.key)')
     .action(async (opts: Common & { name: string; email: string; description: string; ipaddr: string; wallet: string }) => {
       await runCommand(opts, async () => {
         const me = await userIdentity(opts.key, true);
@@ -50,7 +43,7 @@ export function registerCli(program: Command): void {
       }, human);
     });
 
-  common(pb.command('get'))
+  clientFlags(pb.command('get'), false)
     .description('look up a record by name or tid')
     .argument('<name-or-tid>', 'a name, or a numeric tid')
     .action(async (target: string, opts: Common) => {
@@ -60,7 +53,7 @@ export function registerCli(program: Command): void {
       }, human);
     });
 
-  common(pb.command('list'))
+  clientFlags(pb.command('list'), false)
     .description('list records in tid order, one page at a time')
     .option('--cursor <tid>', 'list records after this tid', '0')
     .option('--limit <n>', 'records per page')
@@ -71,11 +64,10 @@ export function registerCli(program: Command): void {
       }, (page) => [...page.records.map((r) => `${String(r.tid).padStart(6)}  ${r.name}  ${r.pubkey}`), page.next === null ? '(end)' : `(more: --cursor ${page.next})`].join('\n'));
     });
 
-  common(pb.command('update-key'))
+  clientFlags(pb.command('update-key'), `current key file (default: ${KEY_DEFAULT_HELP})`)
     .description('move NAME to a new key, signed by the current key; the new key file is created if absent')
     .requiredOption('--name <name>', 'the registered name')
     .requiredOption('--new-key <file>', 'key file of the new key')
-    .option('--key <file>', 'current key file (default: $PLEXUS_KEY or ~/.config/plexus/client.key)')
     .action(async (opts: Common & { name: string; newKey: string }) => {
       await runCommand(opts, async () => {
         const old = await userIdentity(opts.key, false);

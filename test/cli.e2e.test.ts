@@ -56,9 +56,13 @@ plugins:
     assert.equal(bad.code, 2);
   });
 
-  test('id creates the identity key 0600 and prints a stable peer id and multiaddrs', async () => {
+  test('id never invents a node: without a key it says so; --create makes the key 0600; the peer id is stable', async () => {
     const { file, ports } = await explorerConfig(dir);
-    const a = await runCli(['id', '--config', file, '--json']);
+    const none = await runCli(['id', '--config', file]);
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, /ERR_NOT_FOUND: no node identity at .*identity\.key/);
+    assert.match(none.stderr, /hint: .*--create/);
+    const a = await runCli(['id', '--config', file, '--json', '--create']);
     assert.equal(a.code, 0, a.stderr);
     assert.match(a.json.peerId, /^12D3KooW/);
     assert.deepEqual(a.json.multiaddrs, [`/ip4/127.0.0.1/tcp/${ports.p2p}/p2p/${a.json.peerId}`]);
@@ -68,13 +72,15 @@ plugins:
     assert.equal(b.json.peerId, a.json.peerId);
     const human = await runCli(['id', '--config', file]);
     assert.match(human.stdout, new RegExp(`peer id: +${a.json.peerId}`));
+    const only = await runCli(['id', '--config', file, '--multiaddr']);
+    assert.equal(only.stdout, `${a.json.multiaddrs[0]}\n`);
   });
 
   test('the node started with a config has the peer id `id` printed, and SIGINT stops it and its redis cleanly', async () => {
     const sub = await tempDir();
     try {
       const { file, ports } = await explorerConfig(sub);
-      const id = await runCli(['id', '--config', file, '--json']);
+      const id = await runCli(['id', '--config', file, '--json', '--create']);
       const node = await NodeProcess.start(file);
       assert.equal(node.multiaddr, id.json.multiaddrs[0]);
       assert.equal(await isListening(ports.redis), true);
@@ -91,6 +97,10 @@ plugins:
       const down = await runCli(['status', '--config', file, '--json']);
       assert.equal(down.code, 1);
       assert.equal(down.json.error.code, 'ERR_CONNECT');
+      const human = await runCli(['status', '--config', file]);
+      assert.match(human.stderr, /the node is not running .*data dir/);
+      assert.match(human.stderr, /hint: Is the node running with this config\?/);
+      assert.doesNotMatch(human.stderr, /multiaddr/, 'not the hint for a remote node');
     } finally {
       await removeDir(sub);
     }

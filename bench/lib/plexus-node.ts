@@ -43,7 +43,7 @@ export async function writeExplorerConfig(dir: string, opts: ExplorerConfigOptio
 
 /** `plexus id --config FILE --json`: the node's PeerId and dialable multiaddrs (creates the key). */
 export async function plexusId(configFile: string): Promise<{ peerId: string; multiaddrs: string[] }> {
-  const { stdout } = await promisify(execFile)(PLEXUS_BIN, ['id', '--config', configFile, '--json'], { timeout: 30_000 });
+  const { stdout } = await promisify(execFile)(PLEXUS_BIN, ['id', '--config', configFile, '--json', '--create'], { timeout: 30_000 });
   return JSON.parse(stdout) as { peerId: string; multiaddrs: string[] };
 }
 

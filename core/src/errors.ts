@@ -88,12 +88,15 @@ export function declaredErrors(): { code: string; owner: string; hint: string }[
 export class PlexusError extends Error {
   readonly code: ErrorCode;
   readonly data: Record<string, unknown> | undefined;
+  /** A "how to fix" for this very case, when it says more than the code's hint. Not sent over RPC. */
+  private readonly specificHint: string | undefined;
 
-  constructor(code: ErrorCode, message: string, options: { data?: Record<string, unknown>; cause?: unknown } = {}) {
+  constructor(code: ErrorCode, message: string, options: { data?: Record<string, unknown>; cause?: unknown; hint?: string } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'PlexusError';
     this.code = code;
     this.data = options.data;
+    this.specificHint = options.hint;
   }
 
   /**
@@ -107,9 +110,9 @@ export class PlexusError extends Error {
     return new PlexusError(code, message, data === undefined ? {} : { data });
   }
 
-  /** The code's "how to fix" line, when the code is declared in this process. */
+  /** The "how to fix" line: this error's own, else its code's when declared in this process. */
   get hint(): string | undefined {
-    return hintFor(this.code);
+    return this.specificHint ?? hintFor(this.code);
   }
 
   toWire(): { code: string; message: string; data?: Record<string, unknown> } {

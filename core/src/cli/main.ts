@@ -25,7 +25,7 @@ async function main(argv: string[]): Promise<void> {
 
   program
     .command('start')
-    .description('run a node with the plugins its config names (no --config: all-in-one dev node on embedded defaults)')
+    .description('run a node with the plugins its config names (no --config: the all-in-one dev node of configs/dev.yaml)')
     .option('-c, --config <file>', 'role config (YAML); see configs/')
     .action(async (opts: { config?: string }) => (await import('./node-commands.js')).start(opts));
 
@@ -38,15 +38,17 @@ async function main(argv: string[]): Promise<void> {
 
   program
     .command('id')
-    .description("print the node's peer id and listen multiaddrs (creates the identity key if absent)")
-    .option('-c, --config <file>', 'role config (YAML); default: embedded dev defaults')
+    .description("print the node's peer id and listen multiaddrs (the node must have been started once, or use --create)")
+    .option('-c, --config <file>', 'role config (YAML); default: configs/dev.yaml')
+    .option('--multiaddr', 'print only the first dialable multiaddr (for $PLEXUS_EXPLORER)')
+    .option('--create', 'create the identity key (0600) if the data dir has none, e.g. to learn a peer id before the first start')
     .option('--json', 'machine-readable output')
-    .action(async (opts: { config?: string; json?: boolean }) => (await import('./node-commands.js')).id(opts));
+    .action(async (opts: { config?: string; json?: boolean; create?: boolean; multiaddr?: boolean }) => (await import('./node-commands.js')).id(opts));
 
   program
     .command('status')
     .description('status of the running node: plugins (store role, link, lag), RPC counters, connections')
-    .option('-c, --config <file>', 'role config (YAML); default: embedded dev defaults')
+    .option('-c, --config <file>', 'role config (YAML); default: configs/dev.yaml')
     .option('--json', 'machine-readable output')
     .action(async (opts: { config?: string; json?: boolean }) => (await import('./node-commands.js')).status(opts));
 

@@ -1,17 +1,25 @@
 import { networkInterfaces } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { multiaddr } from '@multiformats/multiaddr';
 import { type ResolvedConfig, loadConfigFile } from '../config/load.js';
 import { devConfigPath } from '../config/dev-config.js';
-import { NODE_KEY_FILE, loadOrCreateIdentity, peerIdOf } from '../identity.js';
+import { NODE_KEY_FILE, loadIdentity, loadOrCreateIdentity, peerIdOf } from '../identity.js';
+import { PlexusError } from '../errors.js';
 import { createRootLogger } from '../logger.js';
 import { PlexusNode } from '../node.js';
 import { installedPluginNames, loadPlugin } from '../plugin-loader.js';
 import { reportError, runCommand } from './support.js';
 import { adminGet, adminSocketPath } from '../admin.js';
 
+/**
+ * The config a node command acts on: `--config`, else configs/dev.yaml. `$PLEXUS_DATA_DIR`
+ * replaces `node.dataDir` (start, id and status alike), so one config can run several nodes and a
+ * test or a user can keep the dev node's data anywhere.
+ */
 async function resolveConfig(file: string | undefined): Promise<ResolvedConfig> {
-  return loadConfigFile(file ?? devConfigPath());
+  const config = await loadConfigFile(file ?? devConfigPath());
+  const override = process.env.PLEXUS_DATA_DIR;
+  return override === undefined || override === '' ? config : { ...config, dataDir: resolve(override) };
 }
 
 export async function start(opts: { config?: string }): Promise<void> {
@@ -69,17 +77,32 @@ export async function checkConfig(opts: { config: string; json?: boolean }): Pro
   );
 }
 
-export async function id(opts: { config?: string; json?: boolean }): Promise<void> {
+export async function id(opts: { config?: string; json?: boolean; create?: boolean; multiaddr?: boolean }): Promise<void> {
   await runCommand(
     opts,
     async () => {
       const config = await resolveConfig(opts.config);
-      const identity = await loadOrCreateIdentity(join(config.dataDir, NODE_KEY_FILE));
+      const keyFile = join(config.dataDir, NODE_KEY_FILE);
+      let identity;
+      try {
+        identity = opts.create === true ? await loadOrCreateIdentity(keyFile) : await loadIdentity(keyFile);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        // A read-only command must not invent a node: the key it made would not be the one the
+        // running node (started elsewhere, or with another data dir) uses.
+        throw new PlexusError('ERR_NOT_FOUND', `no node identity at ${keyFile}: no node was started with data dir ${config.dataDir} (config ${config.file})`, {
+          data: { keyFile, dataDir: config.dataDir },
+          hint: 'Start the node once with this config, check --config / $PLEXUS_DATA_DIR, or run `plexus id --create` to make its key before the first start.',
+        });
+      }
       const peerId = await peerIdOf(identity);
       const addrs = config.node.listen.flatMap(expandWildcard).map((a) => `${a}/p2p/${peerId}`);
-      return { peerId, publicKey: identity.publicKeyHex, multiaddrs: addrs, keyFile: identity.path };
+      return { peerId, publicKey: identity.publicKeyHex, multiaddrs: addrs, keyFile: identity.path, created: identity.created };
     },
-    (r) => [`peer id:    ${r.peerId}`, `public key: ${r.publicKey}`, 'multiaddrs:', ...r.multiaddrs.map((a) => `  ${a}`)].join('\n'),
+    (r) =>
+      opts.multiaddr === true
+        ? (r.multiaddrs[0] ?? '')
+        : [`peer id:    ${r.peerId}`, `public key: ${r.publicKey}`, 'multiaddrs:', ...r.multiaddrs.map((a) => `  ${a}`), ...(r.created ? [`(created ${r.keyFile})`] : [])].join('\n'),
   );
 }
 
@@ -88,7 +111,18 @@ export async function status(opts: { config?: string; json?: boolean }): Promise
     opts,
     async () => {
       const config = await resolveConfig(opts.config);
-      return (await adminGet(adminSocketPath(config.dataDir), '/status')) as Record<string, any>;
+      const socket = adminSocketPath(config.dataDir);
+      try {
+        return (await adminGet(socket, '/status')) as Record<string, any>;
+      } catch (err) {
+        if (!(err instanceof PlexusError) || err.code !== 'ERR_CONNECT') throw err;
+        throw new PlexusError('ERR_CONNECT', `${err.message}; config ${config.file}, data dir ${config.dataDir}`, {
+          data: { socket, dataDir: config.dataDir, config: config.file },
+          hint: opts.config === undefined
+            ? 'Is the dev node running (bash scripts/dev.sh)? For another node pass its --config, or set $PLEXUS_DATA_DIR to its data dir.'
+            : 'Is the node running with this config? `plexus start --config FILE` starts it; the admin socket is <dataDir>/admin.sock.',
+        });
+      }
     },
     (s) => formatStatus(s),
   );

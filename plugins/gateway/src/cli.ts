@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { type ClientFlags, KEY_DEFAULT_HELP, clientFlags, intFlag, runCommand, signName, usage, userIdentity, withExplorer } from '@plexus/core';
+import { type ClientFlags, type Identity, KEY_DEFAULT_HELP, PlexusError, clientFlags, intFlag, runCommand, signName, usage, userIdentity, withExplorer } from '@plexus/core';
 import type { ListedEntry, RegisterResult } from './gateway.js';
 import { GATEWAY_PROTOCOL } from './methods.js';
 
@@ -15,7 +15,18 @@ interface Where extends Common {
 /** A signed call with the phonebook key: it must exist, since the name must be registered first. */
 async function signedCall<T>(opts: Common, method: string, params: Record<string, unknown>): Promise<T> {
   const me = await userIdentity(opts.key, false);
-  return withExplorer(opts, me, (c) => c.call<T>(GATEWAY_PROTOCOL, method, params, { signed: true }));
+  return withExplorer(opts, me, (c) => c.call<T>(GATEWAY_PROTOCOL, method, params, { signed: true })).catch((err: unknown) => {
+    throw withKeyHint(err, me);
+  });
+}
+
+/** ERR_FORBIDDEN: say which key file signed, and how to sign with the owner's. */
+function withKeyHint(err: unknown, me: Identity): unknown {
+  if (!(err instanceof PlexusError) || err.code !== 'ERR_FORBIDDEN' || typeof err.data?.owner !== 'string') return err;
+  return new PlexusError('ERR_FORBIDDEN', err.message, {
+    data: err.data,
+    hint: `you signed with ${me.path} (${me.publicKeyHex.slice(0, 16)}…); pass the key that owns the name with --key FILE or $PLEXUS_KEY`,
+  });
 }
 
 function whereParams(opts: Where): Record<string, unknown> {
@@ -80,7 +91,9 @@ export function registerCli(program: Command): void {
           opts.ip !== undefined
             ? c.call<{ fqdn: string }>(GATEWAY_PROTOCOL, 'domain_tcpservice_ip_expose', { threebot_name: opts.name, privateip: opts.ip, signature }, { signed: true })
             : c.call<{ fqdn: string }>(GATEWAY_PROTOCOL, 'domain_tcpservice_client_expose', { threebot_name: opts.name, client_secret: opts.clientSecret, signature }, { signed: true }),
-        );
+        ).catch((err: unknown) => {
+          throw withKeyHint(err, me);
+        });
       }, (r) => `exposed ${r.fqdn}`);
     });
 

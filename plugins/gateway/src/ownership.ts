@@ -21,7 +21,9 @@ export function requireSigner(owner: PhonebookEntry, call: RpcCall): void {
   // The RPC server only runs mutating handlers for verified envelopes; this guards direct callers.
   if (call.signer === undefined) throw new PlexusError('ERR_AUTH_REQUIRED', 'changes to gateway records must be signed');
   if (call.signer !== owner.pubkey) {
-    throw new PlexusError('ERR_FORBIDDEN', `'${owner.name}' belongs to another key; only its owner may change its records`, { data: { name: owner.name } });
+    throw new PlexusError('ERR_FORBIDDEN', `'${owner.name}' belongs to key ${owner.pubkey}, but this request was signed by ${call.signer}; only the owner's key may change its records`, {
+      data: { name: owner.name, owner: owner.pubkey, signer: call.signer },
+    });
   }
 }
 

@@ -76,6 +76,17 @@ function plexus(...args: string[]): Promise<{ code: number | null; json: any; st
   });
 }
 
+/** The CLI with human output: exit code and stderr. */
+function plexusHuman(...args: string[]): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [PLEXUS, ...args, '--explorer', addr], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stderr }));
+  });
+}
+
 test('register in the phonebook, expose, add records, list, delete: all through the CLI', { timeout: 60_000 }, async () => {
   const aliceKey = join(dir, 'alice.key');
   const bobKey = join(dir, 'bob.key');
@@ -102,6 +113,13 @@ test('register in the phonebook, expose, add records, list, delete: all through 
   const stolen = await plexus('gateway', 'register-cname', '--name', 'www.alice', '--domain', 'gateway.tf', '--host', 'evil.example.org', '--key', bobKey);
   assert.equal(stolen.code, 1);
   assert.equal(stolen.json.error.code, 'ERR_FORBIDDEN');
+  const alicePub = (reg.json as { pubkey: string }).pubkey;
+  assert.equal(stolen.json.error.data.owner, alicePub, 'the error names the key that owns the name');
+  assert.notEqual(stolen.json.error.data.signer, alicePub);
+  const human = await plexusHuman('gateway', 'register-a', '--name', 'alice', '--ip', '10.2.0.9', '--key', bobKey);
+  assert.equal(human.code, 1);
+  assert.match(human.stderr, new RegExp(`ERR_FORBIDDEN: 'alice' belongs to key ${alicePub}, but this request was signed by [0-9a-f]{64}`));
+  assert.match(human.stderr, new RegExp(`hint: you signed with ${bobKey.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} .*--key FILE or \\$PLEXUS_KEY`));
   const badExpose = await plexus('gateway', 'expose', '--name', 'alice', '--client-secret', 'x', '--key', bobKey);
   assert.equal(badExpose.json.error.code, 'ERR_FORBIDDEN');
   const usage = await plexus('gateway', 'expose', '--name', 'alice', '--key', aliceKey);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up of a plexus checkout on Debian: Node.js 24 (project-local, in .tools/node),
 # the Debian packages plexus needs, `npm ci` when the lock file changed, and the TypeScript build.
-#   scripts/setup.sh            what running a node needs (redis-server)
+#   scripts/setup.sh            what running a node needs (redis-server; dnsutils for the walkthrough)
 #   scripts/setup.sh --test     also what the test suite needs (dig, ip, ...)
 set -euo pipefail
 root=$(cd -P "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -17,9 +17,9 @@ if ! "$node_dir/bin/node" --version 2>/dev/null | grep -q '^v24\.'; then
 fi
 export PATH="$node_dir/bin:$PATH"
 
-packages=(redis-server)
+packages=(redis-server dnsutils)
 if [ "${1:-}" = "--test" ]; then
-  packages+=(dnsutils iproute2 procps psmisc)
+  packages+=(iproute2 procps psmisc)
 fi
 missing=()
 for p in "${packages[@]}"; do

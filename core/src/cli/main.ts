@@ -18,7 +18,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const program = new Command('plexus')
-    .description('Plugin-based peer-to-peer overlay node: registry, DNS, tunnels, mesh, hosting.')
+    .description('Plugin-based peer-to-peer overlay node: registry and DNS today; tunnels, mesh and hosting are coming.')
     .version(version(), '-V, --version')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
@@ -49,8 +49,9 @@ async function main(argv: string[]): Promise<void> {
     .command('status')
     .description('status of the running node: plugins (store role, link, lag), RPC counters, connections')
     .option('-c, --config <file>', 'role config (YAML); default: configs/dev.yaml')
+    .option('--wait <seconds>', 'wait up to this long for a node that is starting', '0')
     .option('--json', 'machine-readable output')
-    .action(async (opts: { config?: string; json?: boolean }) => (await import('./node-commands.js')).status(opts));
+    .action(async (opts: { config?: string; json?: boolean; wait?: string }) => (await import('./node-commands.js')).status(opts));
 
   program
     .command('plugins')

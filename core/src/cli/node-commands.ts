@@ -8,7 +8,7 @@ import { PlexusError } from '../errors.js';
 import { createRootLogger } from '../logger.js';
 import { PlexusNode } from '../node.js';
 import { installedPluginNames, loadPlugin } from '../plugin-loader.js';
-import { reportError, runCommand } from './support.js';
+import { intFlag, reportError, runCommand } from './support.js';
 import { adminGet, adminSocketPath } from '../admin.js';
 
 /**
@@ -106,14 +106,23 @@ export async function id(opts: { config?: string; json?: boolean; create?: boole
   );
 }
 
-export async function status(opts: { config?: string; json?: boolean }): Promise<void> {
+export async function status(opts: { config?: string; json?: boolean; wait?: string }): Promise<void> {
   await runCommand(
     opts,
     async () => {
       const config = await resolveConfig(opts.config);
       const socket = adminSocketPath(config.dataDir);
+      const deadline = Date.now() + intFlag('wait', opts.wait, 0) * 1000;
       try {
-        return (await adminGet(socket, '/status')) as Record<string, any>;
+        // --wait: a node being started answers once all its plugins are up.
+        for (;;) {
+          try {
+            return (await adminGet(socket, '/status')) as Record<string, any>;
+          } catch (err) {
+            if (!(err instanceof PlexusError) || err.code !== 'ERR_CONNECT' || Date.now() >= deadline) throw err;
+            await new Promise((r) => setTimeout(r, 200));
+          }
+        }
       } catch (err) {
         if (!(err instanceof PlexusError) || err.code !== 'ERR_CONNECT') throw err;
         throw new PlexusError('ERR_CONNECT', `${err.message}; config ${config.file}, data dir ${config.dataDir}`, {

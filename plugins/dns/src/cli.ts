@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
-import { loadConfigFile, runCommand } from '@plexus/core';
+import { PlexusError, devConfigPath, intFlag, loadConfigFile, runCommand } from '@plexus/core';
 import { corefileFromConfig } from './corefile.js';
+import { queryServer, queryType, serverAddress, type QueryAnswer } from './resolve-cli.js';
 
 /** `plexus dns ...`: operator tools of the dns plugin. */
 export function registerCli(program: Command): void {
@@ -19,4 +20,40 @@ export function registerCli(program: Command): void {
         (r) => r.corefile.replace(/\n$/, ''),
       );
     });
+
+  dns
+    .command('query')
+    .description("ask a DNS node one question, like dig +short (default server: the config's first dns listen address)")
+    .argument('<name>', 'the name to look up, e.g. alice.gateway.tf')
+    .option('-t, --type <type>', 'A, AAAA, CNAME, TXT, MX, NS, SOA, SRV or CAA', 'A')
+    .option('-s, --server <ip:port>', 'DNS server to ask (default: from --config)')
+    .option('-c, --config <file>', 'role config whose dns.listen to ask (default: configs/dev.yaml)')
+    .option('--timeout <ms>', 'how long to wait for the answer', '3000')
+    .option('--json', 'machine-readable output: rcode, flags and every answer')
+    .action(async (name: string, opts: { type: string; server?: string; config?: string; timeout: string; json?: boolean }) => {
+      await runCommand(
+        opts,
+        async () => {
+          const type = queryType(opts.type);
+          const server = opts.server !== undefined ? serverAddress(opts.server) : await configuredServer(opts.config);
+          return queryServer(server, name, type, intFlag('timeout', opts.timeout, 3000));
+        },
+        human,
+      );
+    });
+}
+
+/** The first `dns.listen` of a config: where the DNS node it describes answers. */
+async function configuredServer(file: string | undefined): Promise<ReturnType<typeof serverAddress>> {
+  const config = await loadConfigFile(file ?? devConfigPath());
+  const dns = config.plugins.find((p) => p.definition.name === 'dns');
+  const listen = (dns?.config as { listen?: string[] } | undefined)?.listen?.[0];
+  if (listen === undefined) throw new PlexusError('ERR_USAGE', `${config.file} has no dns plugin; pass --server IP:PORT`);
+  return serverAddress(listen);
+}
+
+/** dig +short: one line per answer; an empty answer says why. */
+function human(r: QueryAnswer): string {
+  if (r.answers.length > 0) return r.answers.map((a) => a.data).join('\n');
+  return `(no ${r.type} record: ${r.rcode}${r.rcode === 'NOERROR' ? ', the name exists without this type' : ''}; asked ${r.server})`;
 }

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import type { StoreWatchBatch, StoreWatchKind, StoreWatchOptions, StoreWatcher } from './store-watch.js';
 
 /**
  * Contracts of capabilities shared between plugins. A plugin asks the core for a capability by
@@ -33,6 +34,8 @@ export interface StoreCapability {
   readonly address: { host: string; port: number };
   /** Current status for `plexus status`. */
   status(): Promise<StoreStatus>;
+  /** Keeps `onChange` told of every key matching `options.patterns`; resolves after the first full load. */
+  watch<K extends StoreWatchKind>(options: StoreWatchOptions<K>, onChange: (batch: StoreWatchBatch<K>) => void): Promise<StoreWatcher>;
 }
 
 export interface StoreStatus {

@@ -2,6 +2,7 @@ export { z } from 'zod';
 export * from './errors.js';
 export * from './plugin.js';
 export * from './capabilities.js';
+export * from './store-watch.js';
 export * from './logger.js';
 export * from './rpc/types.js';
 export { RpcClient, type RpcClientOptions } from './rpc/client.js';

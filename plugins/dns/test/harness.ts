@@ -4,21 +4,23 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { type PluginContext, type StoreCapability } from '@plexus/core';
-import { fakeContext } from '@plexus/core/testing';
+import { fakeContext, startPlugin } from '@plexus/core/testing';
+import { plugin as storePlugin } from '@plexus/plugin-store';
 import { DnsConfigSchema, DnsService, plugin, type DnsConfig } from '../src/index.js';
 import type { RedisServer } from './redis.js';
 
 const run = promisify(execFile);
 
-/** The store capability over a real redis, as the store plugin would hand it out. */
-export function storeOf(redis: RedisServer, role: 'master' | 'replica' = 'master'): StoreCapability {
-  return {
-    redis: redis.client(),
-    duplicate: () => redis.client(),
-    role,
-    address: { host: '127.0.0.1', port: redis.port },
-    status: async () => ({ role, managed: false, address: `127.0.0.1:${redis.port}` }),
-  };
+/**
+ * The real store plugin on `redis` (mode external), so the dns plugin watches the store exactly
+ * as on a node; stopped when the test (or file) ends.
+ */
+export async function startStore(t: Cleanup, redis: RedisServer, dataDir: string): Promise<StoreCapability> {
+  const url = `redis://127.0.0.1:${redis.port}`;
+  const { instance } = await startPlugin(storePlugin, { mode: 'external', url }, { dataDir, after: (fn) => t.after(fn) });
+  const store = instance.capabilities?.().store;
+  if (store === undefined) throw new Error('the store plugin provided no store');
+  return store;
 }
 
 /** The context the core would hand the plugin. */
@@ -51,11 +53,12 @@ export function fileCleanup(): Cleanup & { run(): Promise<void> } {
 }
 
 /** Starts the plugin on a free loopback port against `redis`; stopped when the test (or file) ends, even on failure. */
-export async function startDns(t: Cleanup, redis: RedisServer, raw: Record<string, unknown>, role: 'master' | 'replica' = 'master'): Promise<RunningDns> {
+export async function startDns(t: Cleanup, redis: RedisServer, raw: Record<string, unknown>): Promise<RunningDns> {
   const dir = await mkdtemp(join(tmpdir(), 'plexus-dns-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const config = DnsConfigSchema.parse({ listen: ['127.0.0.1:0'], ...raw });
-  const service = new DnsService(makeContext(config, storeOf(redis, role), dir));
+  const store = await startStore(t, redis, dir);
+  const service = new DnsService(makeContext(config, store, dir));
   t.after(() => service.stop());
   await service.start();
   return { service, port: service.addresses().udp[0]!.port };

@@ -1,10 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Redis } from 'ioredis';
-import { silentLogger } from '@plexus/core';
-import { ZoneCache } from '../src/zone-cache.js';
-import { header, short, startDns } from './harness.js';
-import { freePort, startRedis } from './redis.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DnsConfigSchema, DnsService } from '../src/index.js';
+import { header, makeContext, short, startDns, startStore } from './harness.js';
+import { startRedis } from './redis.js';
 
 /** How the in-memory copy follows the store when notifications are off, refused, or interrupted. */
 
@@ -69,7 +70,7 @@ test('on a replica, a silent full resync from the master is noticed (link watch 
   const r = replica.client();
   await m.hset('gateway.tf.', 'alice', alice('10.0.0.1'));
   await until(() => r.hget('gateway.tf.', 'alice'), (v) => v !== null);
-  const dns = await startDns(t, replica, { zones: ['gateway.tf'], resyncIntervalMs: 1000 }, 'replica');
+  const dns = await startDns(t, replica, { zones: ['gateway.tf'], resyncIntervalMs: 1000 });
   await m.hset('gateway.tf.', 'alice', alice('10.0.0.2'));
   await until(() => short(dns.port, 'alice.gateway.tf', 'A'), (v) => v.join() === '10.0.0.2');
 
@@ -83,12 +84,15 @@ test('on a replica, a silent full resync from the master is noticed (link watch 
   await until(() => header(dns.port, 'stray.gateway.tf', 'A'), (h) => h.status === 'NXDOMAIN');
 });
 
-test('start fails with ERR_UNAVAILABLE when the store cannot be read', async () => {
-  const port = await freePort();
-  const mk = (): Redis => new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: 0, retryStrategy: () => null, lazyConnect: false });
-  const redis = mk();
-  redis.on('error', () => undefined);
-  const cache = new ZoneCache({ redis, duplicate: mk, role: 'master' }, { zones: ['gateway.tf'], ttl: 300, keyPrefix: '', keySuffix: '', log: silentLogger() });
-  await assert.rejects(cache.start(), { code: 'ERR_UNAVAILABLE' });
-  redis.disconnect();
+test('start fails with ERR_UNAVAILABLE when the store cannot be read, and leaves nothing open', async (t) => {
+  const redis = await startRedis();
+  t.after(() => redis.stop());
+  const dir = await mkdtemp(join(tmpdir(), 'plexus-dns-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const store = await startStore(t, redis, dir);
+  // The store plugin runs, but its redis is gone: serving empty zones would be worse than failing.
+  await redis.stop();
+  const service = new DnsService(makeContext(DnsConfigSchema.parse({ listen: ['127.0.0.1:0'], zones: ['gateway.tf'] }), store, dir));
+  await assert.rejects(service.start(), { code: 'ERR_UNAVAILABLE' });
+  assert.deepEqual(service.addresses(), { udp: [], tcp: [] });
 });

@@ -1,7 +1,16 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
-import { PlexusError, type PluginContext, type PluginInstance, type StoreCapability } from '@plexus/core';
+import {
+  PlexusError,
+  type PluginContext,
+  type PluginInstance,
+  type StoreCapability,
+  type StoreWatchBatch,
+  type StoreWatchKind,
+  type StoreWatchOptions,
+  type StoreWatcher,
+} from '@plexus/core';
 import { closeClient, openClient, queryInfo, waitReady, type ClientTarget } from './client.js';
 import type { StoreConfig } from './config.js';
 import { stopLeftoverRedis } from './orphan.js';
@@ -10,6 +19,7 @@ import { RedisChild, resolveBinary } from './redis-process.js';
 import { readSecret, writePrivateFile } from './secrets.js';
 import { buildStatus, formatAddress, parseInfo, type StoreStatusReport } from './status.js';
 import { RedisSupervisor } from './supervisor.js';
+import { StoreWatch } from './watch.js';
 
 /** How long start-up waits for redis to answer (managed) or to be reachable (external). */
 const READY_TIMEOUT_MS = 10_000;
@@ -48,6 +58,8 @@ export class Store implements PluginInstance, StoreCapability {
   private supervisor: RedisSupervisor | undefined;
   private client: Redis | undefined;
   private target: ClientTarget | undefined;
+  /** Watchers still running, stopped with the store. */
+  private readonly watchers = new Set<StoreWatch<StoreWatchKind>>();
 
   constructor(private readonly ctx: PluginContext<StoreConfig>) {
     const c = ctx.config;
@@ -71,6 +83,20 @@ export class Store implements PluginInstance, StoreCapability {
   duplicate(): Redis {
     if (this.target === undefined) throw new PlexusError('ERR_UNAVAILABLE', 'the store is not started');
     return openClient(this.target, this.ctx.log);
+  }
+
+  /**
+   * An in-memory view of the keys matching `options.patterns`, kept current for `onChange` (see
+   * `StoreWatchOptions` in @plexus/core). Resolves after the first full batch was delivered.
+   * @throws ERR_UNAVAILABLE when the store is not started or the first full load fails.
+   */
+  async watch<K extends StoreWatchKind>(options: StoreWatchOptions<K>, onChange: (batch: StoreWatchBatch<K>) => void): Promise<StoreWatcher> {
+    const source = { redis: () => this.redis, duplicate: () => this.duplicate(), log: this.ctx.log };
+    const watcher = new StoreWatch(source, options, onChange);
+    this.watchers.add(watcher);
+    watcher.onStop = () => this.watchers.delete(watcher);
+    await watcher.start();
+    return watcher;
   }
 
   start(): Promise<void> {
@@ -109,6 +135,7 @@ export class Store implements PluginInstance, StoreCapability {
       role: store.role,
       address: store.address,
       status: () => store.status(),
+      watch: (options, onChange) => store.watch(options, onChange),
     };
   }
 
@@ -206,6 +233,8 @@ export class Store implements PluginInstance, StoreCapability {
   }
 
   private async close(): Promise<void> {
+    // Before the connection they read from goes away, so none of them logs an outage.
+    await Promise.all([...this.watchers].map((w) => w.stop()));
     const client = this.client;
     this.client = undefined;
     this.target = undefined;

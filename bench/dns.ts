@@ -76,12 +76,15 @@ async function nodeConfig(dir: string, name: string, plugins: string): Promise<s
   return file;
 }
 
+/** The bench writes records straight into the stores, so it sets their password itself. */
+const STORE_PASSWORD = 'bench-store-password';
+
 async function qpsSection(dir: string, names: number, seconds: number): Promise<{ ours: DnsperfResult; knot: DnsperfResult; rss: Record<string, number | undefined> }> {
   const redisPort = await freePort();
   const dnsPort = await freePort();
-  const cfg = await nodeConfig(dir, 'dns-qps', `  store: { port: ${redisPort}, fsync: everysec }\n  dns: { listen: ['127.0.0.1:${dnsPort}'], zones: [${ZONE}] }\n`);
+  const cfg = await nodeConfig(dir, 'dns-qps', `  store: { port: ${redisPort}, fsync: everysec, password: ${STORE_PASSWORD} }\n  dns: { listen: ['127.0.0.1:${dnsPort}'], zones: [${ZONE}] }\n`);
   const node = await PlexusProcess.start(cfg, { logLevel: 'info' });
-  const redis = new Redis({ host: '127.0.0.1', port: redisPort });
+  const redis = new Redis({ host: '127.0.0.1', port: redisPort, password: STORE_PASSWORD });
   const knot = await startKnot(dir, names);
   try {
     const rssIdle = memoryMb(node.pid)?.rss;
@@ -106,9 +109,9 @@ async function qpsSection(dir: string, names: number, seconds: number): Promise<
 
 async function propagationSection(dir: string, changes: number): Promise<number[]> {
   const master = await freePort();
-  const explorerCfg = await nodeConfig(dir, 'explorer', `  store: { port: ${master}, fsync: always }\n  phonebook: {}\n  gateway: { zones: [${ZONE}] }\n`);
+  const explorerCfg = await nodeConfig(dir, 'explorer', `  store: { port: ${master}, fsync: always, password: ${STORE_PASSWORD} }\n  phonebook: {}\n  gateway: { zones: [${ZONE}] }\n`);
   const dnsPort = await freePort();
-  const dnsCfg = await nodeConfig(dir, 'dns1', `  store: { mode: replica, port: ${await freePort()}, replicaOf: { host: 127.0.0.1, port: ${master} } }\n  dns: { listen: ['127.0.0.1:${dnsPort}'], zones: [${ZONE}] }\n`);
+  const dnsCfg = await nodeConfig(dir, 'dns1', `  store: { mode: replica, port: ${await freePort()}, replicaOf: { host: 127.0.0.1, port: ${master}, password: ${STORE_PASSWORD} } }\n  dns: { listen: ['127.0.0.1:${dnsPort}'], zones: [${ZONE}] }\n`);
   const explorer = await PlexusProcess.start(explorerCfg, { logLevel: 'info' });
   const dns = await PlexusProcess.start(dnsCfg, { logLevel: 'info' });
   const key = generateKeyPair();

@@ -1,5 +1,6 @@
-import { open, readFile, rename } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { chmod, open, readFile, rename, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { PlexusError } from '@plexus/core';
 
 /**
@@ -24,6 +25,31 @@ export async function readSecret(
   const secret = text.replace(/\r?\n$/, '');
   if (secret === '') throw new PlexusError('ERR_PLUGIN_START', `${what} ${path} is empty`);
   return secret;
+}
+
+/** Where a managed store keeps the password it generated for itself, inside the plugin's data dir. */
+export const GENERATED_PASSWORD_FILE = 'redis.password';
+
+/**
+ * The password of a managed redis that was configured without one: generated once (24 random bytes,
+ * base64url) into `<dataDir>/redis.password`, mode 0600, and reused on every start. Even on
+ * loopback, a store without a password is writable by every local account, which could then
+ * rewrite who owns a name.
+ */
+export async function generatedPassword(dataDir: string): Promise<{ password: string; file: string; created: boolean }> {
+  const file = join(dataDir, GENERATED_PASSWORD_FILE);
+  try {
+    const password = (await readFile(file, 'utf8')).replace(/\r?\n$/, '');
+    if (password === '') throw new PlexusError('ERR_PLUGIN_START', `${file} is empty; delete it to have a new password generated`);
+    // Tighten a copy restored with looser bits: anyone who reads it owns the store.
+    if (((await stat(file)).mode & 0o077) !== 0) await chmod(file, 0o600);
+    return { password, file, created: false };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  const password = randomBytes(24).toString('base64url');
+  await writePrivateFile(file, `${password}\n`);
+  return { password, file, created: true };
 }
 
 /** Writes a file only its owner can read (it may hold `requirepass`/`masterauth`), replacing it atomically. */

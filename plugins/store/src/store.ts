@@ -16,7 +16,7 @@ import type { StoreConfig } from './config.js';
 import { stopLeftoverRedis } from './orphan.js';
 import { listenAddress, redisPaths, renderRedisConf } from './redis-conf.js';
 import { RedisChild, resolveBinary } from './redis-process.js';
-import { readSecret, writePrivateFile } from './secrets.js';
+import { generatedPassword, readSecret, writePrivateFile } from './secrets.js';
 import { buildStatus, formatAddress, parseInfo, type StoreStatusReport } from './status.js';
 import { RedisSupervisor } from './supervisor.js';
 import { StoreWatch } from './watch.js';
@@ -172,11 +172,17 @@ export class Store implements PluginInstance, StoreCapability {
 
   private async open(): Promise<void> {
     const c = this.ctx.config;
-    const password = await readSecret(c.password, c.passwordFile, this.ctx.configDir, "the store's passwordFile");
+    const configured = await readSecret(c.password, c.passwordFile, this.ctx.configDir, "the store's passwordFile");
     if (c.mode === 'external') {
-      this.target = { url: c.url, options: { password } };
+      this.target = { url: c.url, options: { password: configured } };
       await this.connect('ERR_UNAVAILABLE');
       return;
+    }
+    let password = configured;
+    if (password === undefined) {
+      const generated = await generatedPassword(this.ctx.dataDir);
+      password = generated.password;
+      if (generated.created) this.ctx.log.info({ file: generated.file }, 'generated a password for the managed redis (replicas and tools read it from this file)');
     }
     const binary = await resolveBinary(c.redisServer, this.ctx.configDir);
     if (binary === undefined) {

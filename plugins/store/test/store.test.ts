@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { chmod, mkdir, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -57,6 +57,26 @@ describe('store plugin, managed redis-server', () => {
     const right = rawClient(t, port, password);
     await right.connect();
     assert.equal(await right.get('k'), 'v');
+  });
+
+  test('without a configured password the managed redis gets a generated one (0600, kept across restarts): other local users cannot write', async (t) => {
+    const dir = await tempDir(t);
+    const port = await freePort();
+    const first = await startStore(t, { port }, dir);
+    assert.equal(await first.store.redis.set('k', 'v'), 'OK');
+    // What any local account could do before: write the phonebook behind the node's back.
+    assert.match(await rawCommand(port, 'HSET phonebook:user:1 pubkey attacker'), /^-NOAUTH/);
+    const file = join(dir, 'redis.password');
+    assert.equal((await stat(file)).mode & 0o777, 0o600);
+    const password = (await readFile(file, 'utf8')).trim();
+    assert.ok(password.length >= 32);
+    await first.instance.stop();
+    const second = await startStore(t, { port }, dir);
+    assert.equal(await second.store.redis.get('k'), 'v');
+    assert.equal((await readFile(file, 'utf8')).trim(), password, 'the same password after a restart');
+    const client = rawClient(t, port, password);
+    await client.connect();
+    assert.equal(await client.get('k'), 'v', 'tools that read the file get in');
   });
 
   test('passwordFile is read relative to the config directory', async (t) => {

@@ -10,8 +10,24 @@ import type { Responder } from './responder.js';
  * synchronously in the receive callback; only forwarding waits on the network.
  */
 
-/** RFC 7766 §6.2.3: close idle TCP connections after a few seconds so they cannot pile up. */
-export const TCP_IDLE_MS = 10_000;
+/** Limits of DNS over TCP: a silent or trickling client must not hold sockets or file descriptors. */
+export const TCP_LIMITS = {
+  /** RFC 7766 §6.2.3: a connection with no query in progress is closed after this long. */
+  idleMs: 10_000,
+  /** A query must arrive whole within this long from its first byte (one byte every few seconds does not keep it open). */
+  queryMs: 5_000,
+  /** Open TCP connections at most, all clients together. */
+  maxConnections: 512,
+  /** Open TCP connections at most from one IP address. */
+  maxPerIp: 32,
+} as const;
+
+export type TcpLimits = { [K in keyof typeof TCP_LIMITS]: number };
+
+/** Kept for callers of the old constant: the idle timeout. */
+export const TCP_IDLE_MS = TCP_LIMITS.idleMs;
+/** How often a refusal because of a limit is logged at most. */
+const LIMIT_LOG_MS = 10_000;
 /** Queries one TCP connection may have in flight (forwarded) at once. */
 const TCP_MAX_INFLIGHT = 64;
 /** A client sending frames faster than we answer them gets cut off past this much buffered input. */
@@ -22,14 +38,23 @@ export interface DnsServerOptions {
   responder: Responder;
   forwarder: Forwarder | undefined;
   log: Logger;
+  /** Default `TCP_LIMITS`. */
+  tcp?: Partial<TcpLimits>;
 }
 
 export class DnsServer {
   private readonly udp: UdpSocket[] = [];
   private readonly tcp: Server[] = [];
   private readonly conns = new Set<Socket>();
+  private readonly perIp = new Map<string, number>();
+  private readonly limits: TcpLimits;
+  private lastLimitLog = 0;
+  /** Connections refused or closed by a limit, for status. */
+  readonly tcpRefused = { overall: 0, perIp: 0, slowQuery: 0 };
 
-  constructor(private readonly opts: DnsServerOptions) {}
+  constructor(private readonly opts: DnsServerOptions) {
+    this.limits = { ...TCP_LIMITS, ...opts.tcp };
+  }
 
   /** The addresses actually bound (ports resolved when 0 was asked for), UDP first then TCP. */
   addresses(): { udp: HostPort[]; tcp: HostPort[] } {
@@ -102,10 +127,46 @@ export class DnsServer {
     send(reply ?? responder.servfail(msg, q, transport));
   }
 
+  /** Logs that a limit bit, at most once per LIMIT_LOG_MS, with the counts so far. */
+  private limitBit(what: keyof DnsServer['tcpRefused'], ip: string): void {
+    this.tcpRefused[what]++;
+    const now = Date.now();
+    if (now - this.lastLimitLog < LIMIT_LOG_MS) return;
+    this.lastLimitLog = now;
+    this.opts.log.warn({ limit: what, ip, refused: { ...this.tcpRefused }, open: this.conns.size, limits: this.limits }, 'DNS over TCP: a connection limit bites');
+  }
+
   private onConnection(s: Socket): void {
+    const ip = s.remoteAddress ?? '';
+    const fromIp = this.perIp.get(ip) ?? 0;
+    if (this.conns.size >= this.limits.maxConnections) {
+      this.limitBit('overall', ip);
+      return void s.destroy();
+    }
+    if (fromIp >= this.limits.maxPerIp) {
+      this.limitBit('perIp', ip);
+      return void s.destroy();
+    }
     this.conns.add(s);
-    s.setTimeout(TCP_IDLE_MS, () => s.destroy());
-    s.on('close', () => this.conns.delete(s));
+    this.perIp.set(ip, fromIp + 1);
+    // One timer: idle between queries, or the deadline of the query being received. Bytes that
+    // do not complete a query do not push it back.
+    let timer: NodeJS.Timeout | undefined;
+    const arm = (ms: number, onExpiry?: () => void): void => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        onExpiry?.();
+        s.destroy();
+      }, ms);
+    };
+    arm(this.limits.idleMs);
+    s.on('close', () => {
+      clearTimeout(timer);
+      this.conns.delete(s);
+      const n = (this.perIp.get(ip) ?? 1) - 1;
+      if (n <= 0) this.perIp.delete(ip);
+      else this.perIp.set(ip, n);
+    });
     s.on('error', () => s.destroy());
     let buf: Buffer = Buffer.alloc(0);
     let inflight = 0;
@@ -116,8 +177,10 @@ export class DnsServer {
       s.write(Buffer.concat([len, b]));
     };
     s.on('data', (chunk: Buffer) => {
+      const started = buf.length > 0;
       buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
       if (buf.length > TCP_MAX_BUFFER) return void s.destroy();
+      const before = buf.length;
       // Several queries may arrive in one segment (RFC 7766 §6.2.1.1 pipelining): answer each.
       while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
         const msg = buf.subarray(2, 2 + buf.readUInt16BE(0));
@@ -140,6 +203,8 @@ export class DnsServer {
           return void s.destroy();
         }
       }
+      if (buf.length === 0) arm(this.limits.idleMs);
+      else if (buf.length < before || !started) arm(this.limits.queryMs, () => this.limitBit('slowQuery', ip));
     });
   }
 }

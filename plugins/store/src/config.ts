@@ -1,5 +1,5 @@
 import { BlockList, isIP } from 'node:net';
-import { z } from '@plexus/core';
+import { isHostname, normalizeName, z } from '@plexus/core';
 
 /** Defaults of the `store` block, next to the schema that applies them. */
 export const STORE_DEFAULTS = {
@@ -30,13 +30,13 @@ export function isLoopback(address: string): boolean {
   return false;
 }
 
-// RFC 1123 host names: dot-separated labels of letters, digits and inner hyphens, 253 chars at most.
-// Checked here because the name is written unquoted into redis.conf (`replicaof HOST PORT`).
-const HOSTNAME = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*\.?$/i;
-
-/** True for an IP address (v4 or v6) or a host name a resolver could look up. */
+/**
+ * True for an IP address (v4 or v6) or a host name a resolver could look up (the shared hostname
+ * rule of @plexus/core). Checked here because the name is written unquoted into redis.conf
+ * (`replicaof HOST PORT`): the rule admits no space, quote or control character.
+ */
 export function isHostOrIp(value: string): boolean {
-  return isIP(value) !== 0 || HOSTNAME.test(value);
+  return isIP(value) !== 0 || isHostname(normalizeName(value));
 }
 
 /**

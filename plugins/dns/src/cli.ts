@@ -11,12 +11,15 @@ export function registerCli(program: Command): void {
     .command('corefile')
     .description('print a Corefile for CoreDNS + redis plugin serving the same zones from the same store')
     .requiredOption('-c, --config <file>', 'role config (YAML) with a dns block and a store')
-    .option('--address <host:port>', 'store address as CoreDNS must dial it (default: from the store block)')
+    .option('--address <host:port>', "store CoreDNS dials instead of the node's own, usually the master (default: from the store block)")
+    .option('--password-file <file>', "that store's password (default: $PLEXUS_STORE_PASSWORD, else with --address a replica's replicaOf password, else the store block's)")
     .option('--json', 'machine-readable output: {"corefile": "..."}')
-    .action(async (opts: { config: string; address?: string; json?: boolean }) => {
+    .action(async (opts: { config: string; address?: string; passwordFile?: string; json?: boolean }) => {
       await runCommand(
         opts,
-        async () => ({ corefile: await corefileFromConfig(await loadConfigFile(opts.config), opts.address) }),
+        async () => ({
+          corefile: await corefileFromConfig(await loadConfigFile(opts.config), { address: opts.address, passwordFile: opts.passwordFile, password: process.env.PLEXUS_STORE_PASSWORD }),
+        }),
         (r) => r.corefile.replace(/\n$/, ''),
       );
     });

@@ -12,7 +12,22 @@ export const DNS_DEFAULTS = {
   forwardTimeoutMs: 2000,
   maxUdpPayload: 1232,
   resyncIntervalMs: 30_000,
+  wildcards: 'coredns',
 } as const;
+
+/**
+ * How a name without a field of its own is answered (`lookup.ts`):
+ * - `coredns` (default): exactly as CoreDNS's redis plugin on the same data, so a DNS node can be
+ *   swapped for real CoreDNS and back without a single answer changing. Fields are matched as
+ *   stored (a hand-written `WWW` never answers), and a name with nothing of its own is answered by
+ *   the nearest `*` whose parent "exists" by CoreDNS's test, so `apps.gateway.tf` with only
+ *   `www.apps` and `*` present gets the `*` records.
+ * - `rfc4592`: DNS wildcards as RFC 4592 defines them, fields matched case-insensitively: an
+ *   empty non-terminal (`apps` above `www.apps`) is NODATA, and only the closest encloser's own
+ *   `*` can answer below it.
+ */
+export const WILDCARD_RULES = ['coredns', 'rfc4592'] as const;
+export type WildcardRules = (typeof WILDCARD_RULES)[number];
 
 /** Zones: domain names like gateway.tf, normalized (lowercase, no trailing dot). */
 const zoneName = domainNameSchema;
@@ -46,6 +61,8 @@ export const DnsConfigSchema = z.strictObject({
    * keyspace event: FLUSHDB/FLUSHALL, and a replica's full resync from its master. Default 30000.
    */
   resyncIntervalMs: z.number().int().min(100).max(86_400_000).default(DNS_DEFAULTS.resyncIntervalMs),
+  /** Lookup rules for names without a field of their own: `coredns` (default) or `rfc4592`; see WILDCARD_RULES. */
+  wildcards: z.enum(WILDCARD_RULES).default(DNS_DEFAULTS.wildcards),
 });
 
 /** The validated `dns` block, defaults applied. */

@@ -5,11 +5,12 @@ import { Responder } from './responder.js';
 import { DnsServer } from './server.js';
 import { ZoneCache } from './zone-cache.js';
 
-export { DnsConfigSchema, DNS_DEFAULTS, type DnsConfig } from './config.js';
+export { DnsConfigSchema, DNS_DEFAULTS, WILDCARD_RULES, type DnsConfig, type WildcardRules } from './config.js';
 export { parseRecords, effectiveTtl, madeUpSoa, chunk255, type NodeRecords, type Rr, type Soa } from './records.js';
 export { lookup, resolveName, findZone, QTYPE, type LookupResult } from './lookup.js';
 export { buildZone, buildView, type Zone, type ZoneView } from './zone.js';
-export { renderCorefile, corefileFromConfig, type CorefileInput } from './corefile.js';
+export { ZoneState } from './zone-state.js';
+export { renderCorefile, corefileFromConfig, type CorefileInput, type CorefileOptions } from './corefile.js';
 export { ZoneCache } from './zone-cache.js';
 export type { DnsCounters } from './responder.js';
 
@@ -27,7 +28,17 @@ export class DnsService implements PluginInstance {
     const cfg = this.ctx.config;
     const store = this.ctx.capability('store');
     try {
-      const cache = new ZoneCache(store, { zones: cfg.zones, ttl: cfg.ttl, keyPrefix: cfg.keyPrefix, keySuffix: cfg.keySuffix, resyncMs: cfg.resyncIntervalMs, log: this.ctx.log });
+      const cache = new ZoneCache(store, {
+        zones: cfg.zones,
+        ttl: cfg.ttl,
+        keyPrefix: cfg.keyPrefix,
+        keySuffix: cfg.keySuffix,
+        resyncMs: cfg.resyncIntervalMs,
+        // The lookup rules travel with the view the cache builds (case of fields, indexes), so the
+        // responder and lookup always answer with the rules the data was indexed for.
+        wildcards: cfg.wildcards,
+        log: this.ctx.log,
+      });
       this.cache = cache;
       await cache.start();
       const upstreams = cfg.forwarders.map((f) => parseHostPort(f, true)!);
@@ -37,7 +48,7 @@ export class DnsService implements PluginInstance {
       cache.onChange = () => responder.invalidate();
       this.server = new DnsServer({ listen: cfg.listen.map((l) => parseHostPort(l, true, true)!), responder, forwarder: this.forwarder, log: this.ctx.log });
       await this.server.start();
-      this.ctx.log.info({ listen: this.addresses().udp.map(fmt), zones: cfg.zones, ...cache.status() }, 'dns serving');
+      this.ctx.log.info({ listen: this.addresses().udp.map(fmt), zones: cfg.zones, wildcards: cfg.wildcards, ...cache.status() }, 'dns serving');
     } catch (err) {
       await this.stop();
       throw err;
@@ -68,6 +79,7 @@ export class DnsService implements PluginInstance {
     const r = this.responder;
     return {
       listen: this.addresses().udp.map(fmt),
+      wildcards: this.ctx.config.wildcards,
       ...(r === undefined ? {} : { ...r.counters, rcodes: { ...r.counters.rcodes }, cachedAnswers: r.cachedAnswers }),
       cache: this.cache?.status() ?? {},
     };

@@ -1,7 +1,7 @@
 import type { Answer } from 'dns-packet';
-import { isAtOrBelow, parentName, relativeName } from '@plexus/core';
+import { fqdnOf, isAtOrBelow, parentName, relativeName } from '@plexus/core';
 import type { NodeRecords, RecordKey, Rr } from './records.js';
-import type { Zone, ZoneView } from './zone.js';
+import { someFieldEndsWith, type Zone, type ZoneView } from './zone.js';
 
 /**
  * Answers one question from a zone view. Pure: no I/O, no clock (the SOA serial is passed in), so
@@ -59,23 +59,61 @@ export function isServed(view: ZoneView, name: string): boolean {
   return view.served.some((z) => isAtOrBelow(name, z));
 }
 
-/** Exact field, then empty non-terminal, then wildcards from the closest `*.<rest>` up to a bare `*`. */
+/**
+ * Where `name` lands in the most specific zone holding it: its own field, else what the view's
+ * rules (config `wildcards`) make of a name without one. Undefined when no zone holds the name.
+ */
 export function resolveName(view: ZoneView, name: string): Found | undefined {
   const zone = findZone(view, name);
   if (zone === undefined) return undefined;
   const label = relativeName(name, zone.name);
   const node = zone.nodes.get(label);
-  if (node !== undefined) return { zone, node, exists: true };
+  if (node !== undefined || label === '@') return { zone, node, exists: true };
+  return view.rules === 'coredns' ? coreDnsLocation(zone, label) : rfc4592Location(view, zone, name, label);
+}
+
+/**
+ * CoreDNS-redis (github.com/arvancloud/redis and the ThreeFold fork threefoldtech/coredns-redis,
+ * redis.go: `findLocation`, `keyMatches`, `splitQuery`, read for this): strip the leftmost label;
+ * the first "closest encloser" that exists decides, and "exists" means *some field ends with its
+ * text* — a plain string suffix, not a label boundary, and for the empty rest any field at all.
+ * Then its `*.` child answers, or nothing does (NXDOMAIN). So a name with no field of its own, even
+ * one with names below it (`apps` above `www.apps`), is answered by a bare `*` when nothing closer
+ * matches; and a field `myapps` makes `x.apps` NXDOMAIN although `apps` holds nothing. Fields are
+ * matched as stored against the lowercased name (`ZoneState` keeps their case in this mode).
+ */
+function coreDnsLocation(zone: Zone, label: string): Found {
+  for (let rest = label; ; ) {
+    const dot = rest.indexOf('.');
+    const encloser = dot === -1 ? '' : rest.slice(dot + 1);
+    if (someFieldEndsWith(zone, encloser)) {
+      const wild = zone.nodes.get(encloser === '' ? '*' : `*.${encloser}`);
+      return { zone, node: wild, exists: wild !== undefined };
+    }
+    if (encloser === '') return { zone, node: undefined, exists: false };
+    rest = encloser;
+  }
+}
+
+/**
+ * RFC 4592 §3.3: a name that exists without data (an empty non-terminal: it has names below it,
+ * or zone hashes below it) is NODATA; otherwise only the closest encloser's own `*` child can
+ * answer — the closest encloser being the nearest ancestor that exists (or the apex).
+ */
+function rfc4592Location(view: ZoneView, zone: Zone, name: string, label: string): Found {
   // The apex and names with something below them exist even without data: NODATA, not NXDOMAIN,
   // or resolvers that minimise QNAMEs (RFC 9156) would stop before reaching the names below.
-  if (label === '@' || zone.enclosers.has(label) || view.zoneAncestors.has(name)) return { zone, node: undefined, exists: true };
-  for (let rest: string | undefined = label; rest !== undefined; ) {
+  const exists = (l: string): boolean => zone.nodes.has(l) || zone.enclosers.has(l) || view.zoneAncestors.has(fqdnOf(l, zone.name));
+  if (zone.enclosers.has(label) || view.zoneAncestors.has(name)) return { zone, node: undefined, exists: true };
+  for (let rest = label; ; ) {
     const dot = rest.indexOf('.');
-    rest = dot === -1 ? undefined : rest.slice(dot + 1);
-    const wild = zone.nodes.get(rest === undefined ? '*' : `*.${rest}`);
-    if (wild !== undefined) return { zone, node: wild, exists: true };
+    const encloser = dot === -1 ? '' : rest.slice(dot + 1);
+    if (encloser === '' || exists(encloser)) {
+      const wild = zone.nodes.get(encloser === '' ? '*' : `*.${encloser}`);
+      return { zone, node: wild, exists: wild !== undefined };
+    }
+    rest = encloser;
   }
-  return { zone, node: undefined, exists: false };
 }
 
 function toAnswer(rr: Rr, name: string): Answer {

@@ -1,4 +1,5 @@
 import { zoneKeyPatterns, zoneOfKey, type Logger, type StoreCapability, type StoreWatcher, type ZoneKeyScheme } from '@plexus/core';
+import type { WildcardRules } from './config.js';
 import type { ZoneView } from './zone.js';
 import { ZoneState } from './zone-state.js';
 
@@ -17,6 +18,8 @@ export interface ZoneCacheOptions {
   pollMs?: number;
   /** Full re-read period even with notifications (changes that send no event). Default 30000 ms. */
   resyncMs?: number;
+  /** Lookup rules the view is built for (config `wildcards`). Default `coredns`. */
+  wildcards?: WildcardRules;
 }
 
 /** How changes reach us: notifications (immediate) or a periodic re-scan (fallback). */
@@ -34,7 +37,7 @@ export class ZoneCache {
     private readonly opts: ZoneCacheOptions,
   ) {
     this.scheme = { prefix: opts.keyPrefix, suffix: opts.keySuffix, zones: opts.zones };
-    this.state = new ZoneState(this.scheme, opts.ttl, (key, field, issue) => opts.log.warn({ key, field, issue }, 'skipped part of a DNS record'));
+    this.state = new ZoneState(this.scheme, opts.ttl, (key, field, issue) => opts.log.warn({ key, field, issue }, 'skipped part of a DNS record'), opts.wildcards ?? 'coredns');
   }
 
   /** The current snapshot. Replaced as a whole on every change, never mutated. */

@@ -1,5 +1,6 @@
 import { parseRecords, type NodeRecords } from './records.js';
-import { normalizeName, zoneOfKey, type ZoneKeyScheme } from '@plexus/core';
+import { foldCase, normalizeName, zoneOfKey, type ZoneKeyScheme } from '@plexus/core';
+import type { WildcardRules } from './config.js';
 import { buildView, buildZone, type Zone, type ZoneView } from './zone.js';
 
 /**
@@ -27,13 +28,19 @@ export class ZoneState {
   private readonly zones = new Map<string, Zone>();
   private readonly warned = new Set<string>();
 
-  /** `warn` receives each distinct problem with a stored value once. */
+  /**
+   * `warn` receives each distinct problem with a stored value once. Under `coredns` rules keys and
+   * fields are taken as stored, as CoreDNS looks them up (the lowercased query name, exactly): a
+   * key `Gateway.TF.` is no zone and a field `WWW` answers no query. Under `rfc4592` both are
+   * matched without regard to case (RFC 4343).
+   */
   constructor(
     private readonly scheme: ZoneKeyScheme,
     private readonly ttl: number,
     private readonly warn: (key: string, field: string, issue: string) => void,
+    private readonly rules: WildcardRules = 'coredns',
   ) {
-    this.view = buildView([], scheme.zones, ttl);
+    this.view = buildView([], scheme.zones, ttl, rules);
   }
 
   /** Store keys currently held. */
@@ -56,6 +63,7 @@ export class ZoneState {
     const touched = new Set<string>();
     for (const [key, hash] of read) {
       const zone = zoneOfKey(key, this.scheme)!;
+      if (this.rules === 'coredns' && !this.exactKey(key)) continue;
       const old = this.keysByName.get(key);
       if (hash === undefined) {
         if (old !== undefined) {
@@ -77,7 +85,7 @@ export class ZoneState {
     let changed = false;
     const fields = new Set<string>();
     for (const [rawField, value] of Object.entries(hash)) {
-      const field = rawField === '@' ? '@' : normalizeName(rawField);
+      const field = rawField === '@' || this.rules === 'coredns' ? rawField : normalizeName(rawField);
       if (field === '') continue;
       fields.add(field);
       if (state.raw.get(field) === value) continue;
@@ -110,10 +118,16 @@ export class ZoneState {
       const nodes = new Map<string, NodeRecords>();
       for (const s of byZone.get(name) ?? []) for (const [f, n] of s.nodes) nodes.set(f, n);
       if (nodes.size === 0) this.zones.delete(name);
-      else this.zones.set(name, buildZone(name, nodes, this.ttl));
+      else this.zones.set(name, buildZone(name, nodes, this.ttl, this.rules));
     }
-    this.view = buildView(this.zones.values(), this.scheme.zones, this.ttl);
+    this.view = buildView(this.zones.values(), this.scheme.zones, this.ttl, this.rules);
     this.lastChange = Date.now();
+  }
+
+  /** The key CoreDNS would ask for: its zone part already lowercase (CoreDNS lowercases the query). */
+  private exactKey(key: string): boolean {
+    const zonePart = key.slice(this.scheme.prefix.length, key.length - this.scheme.suffix.length);
+    return zonePart === foldCase(zonePart);
   }
 
   private warnOnce(key: string, field: string, issue: string): void {

@@ -37,3 +37,19 @@ test('plexus dns corefile --config prints the Corefile; a bad config exits 2', a
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /plugins\.dns/);
 });
+
+test("plexus dns corefile --address: the master's password from replicaOf, --password-file or $PLEXUS_STORE_PASSWORD", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'plexus-dns-cli-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'dns.yaml');
+  await writeFile(join(dir, 'master.pw'), 'master-secret\n');
+  await writeFile(join(dir, 'flag.pw'), 'flag-secret\n');
+  await writeFile(file, 'node: { name: dns1 }\nplugins:\n  store: { mode: replica, port: 6379, replicaOf: { host: 10.1.0.1, port: 6378, passwordFile: master.pw } }\n  dns: { zones: [gateway.tf], listen: ["0.0.0.0:53", "127.0.0.1:5353"] }\n');
+  const run = async (args: string[], env: Record<string, string> = {}): Promise<string> =>
+    (await promisify(execFile)(process.execPath, [MAIN, 'dns', 'corefile', '--config', file, '--address', '10.1.0.1:6378', ...args], { env: { ...process.env, ...env } })).stdout;
+  const fromReplica = await run([]);
+  assert.equal((fromReplica.match(/password master-secret\n/g) ?? []).length, 2, 'one server block per port, each with the password');
+  assert.match(fromReplica, /^gateway\.tf:5353 \{\n {4}bind 127\.0\.0\.1\n/m);
+  assert.match(await run([], { PLEXUS_STORE_PASSWORD: 'env-secret' }), /password env-secret\n/);
+  assert.match(await run(['--password-file', join(dir, 'flag.pw')], { PLEXUS_STORE_PASSWORD: 'env-secret' }), /password flag-secret\n/);
+});

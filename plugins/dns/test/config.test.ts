@@ -16,7 +16,9 @@ test('defaults', () => {
     forwardTimeoutMs: 2000,
     maxUdpPayload: 1232,
     resyncIntervalMs: 30000,
+    wildcards: 'coredns',
   });
+  assert.equal(DnsConfigSchema.parse({ zones: ['gateway.tf'], wildcards: 'rfc4592' }).wildcards, 'rfc4592');
 });
 
 test('zones are lowercased without the trailing dot; bare forwarder IPs get port 53', () => {
@@ -36,6 +38,7 @@ const BAD: [string, Record<string, unknown>, string][] = [
   ['forwarder port 0', { zones: ['a.tf'], forwarders: ['1.1.1.1:0'] }, 'forwarders.0'],
   ['ttl 0', { zones: ['a.tf'], ttl: 0 }, 'ttl'],
   ['payload below 512', { zones: ['a.tf'], maxUdpPayload: 500 }, 'maxUdpPayload'],
+  ['unknown wildcard rules', { zones: ['a.tf'], wildcards: 'rfc1034' }, 'wildcards'],
 ];
 
 for (const [what, raw, path] of BAD) {

@@ -3,22 +3,26 @@ import assert from 'node:assert/strict';
 import type { Answer } from 'dns-packet';
 import { lookup, QTYPE } from '../src/lookup.js';
 import { parseRecords, type NodeRecords } from '../src/records.js';
+import type { WildcardRules } from '../src/config.js';
 import { buildView, buildZone, type ZoneView } from '../src/zone.js';
 
-/** Lookup rules of COMPAT.md §1 as a table: data, question, expected sections. */
+/**
+ * Lookup rules of COMPAT.md §1 as a table: data, question, expected sections. Every row holds for
+ * both `wildcards` rules; the cases where they differ are in wildcards.test.ts.
+ */
 
 const NOW = 1_700_000_000;
 
-function makeView(spec: Record<string, Record<string, unknown>>, served: string[]): ZoneView {
+function makeView(spec: Record<string, Record<string, unknown>>, served: string[], rules: WildcardRules): ZoneView {
   const zones = Object.entries(spec).map(([name, fields]) => {
     const nodes = new Map<string, NodeRecords>();
     for (const [f, v] of Object.entries(fields)) nodes.set(f, parseRecords(JSON.stringify(v), 300, name).records);
-    return buildZone(name, nodes, 300);
+    return buildZone(name, nodes, 300, rules);
   });
-  return buildView(zones, served, 300);
+  return buildView(zones, served, 300, rules);
 }
 
-const VIEW = makeView(
+const SPEC: [Record<string, Record<string, unknown>>, string[]] = [
   {
     'gateway.tf': {
       '@': { soa: { ns: 'ns1.gateway.tf', MBox: 'admin.gateway.tf', minttl: 60 }, ns: [{ host: 'ns1.gateway.tf' }, { host: 'ns.elsewhere.org' }], mx: [{ host: 'mail.gateway.tf', preference: 5 }] },
@@ -43,7 +47,8 @@ const VIEW = makeView(
     'deep.a.b.gateway.tf': { '@': { a: [{ ip: '10.4.0.1' }] } },
   },
   ['gateway.tf', 'empty.test'],
-);
+];
+const VIEWS: Record<WildcardRules, ZoneView> = { coredns: makeView(...SPEC, 'coredns'), rfc4592: makeView(...SPEC, 'rfc4592') };
 
 function rr(a: Answer): string {
   const d = (a as { data: unknown }).data;
@@ -79,7 +84,8 @@ const CASES: [string, string, number, Want | 'outside'][] = [
   ['NS with glue only for targets in our data', 'gateway.tf', QTYPE.NS, { an: ['gateway.tf NS ns1.gateway.tf', 'gateway.tf NS ns.elsewhere.org'], ar: ['ns1.gateway.tf A 10.0.0.53', 'ns1.gateway.tf AAAA 2001:db8::53'] }],
   ['MX with glue', 'gateway.tf', QTYPE.MX, { an: ['gateway.tf MX 5 mail.gateway.tf'], ar: ['mail.gateway.tf A 10.0.0.25'] }],
   ['SRV with glue', '_sip._tcp.gateway.tf', QTYPE.SRV, { an: ['_sip._tcp.gateway.tf SRV 5060 alice.gateway.tf'], ar: ['alice.gateway.tf A 10.0.0.1'] }],
-  ['empty non-terminal is NODATA, not the wildcard', '_tcp.gateway.tf', QTYPE.A, { ns: [SOA_NEG] }],
+  ['below an existing name only its own `*` answers: NXDOMAIN, the bare `*` does not reach past it', 'x.alice.gateway.tf', QTYPE.A, { rcode: 'NXDOMAIN', ns: [SOA_NEG] }],
+  ['below a name with data, without a `*` of its own', 'x._sip._tcp.gateway.tf', QTYPE.A, { rcode: 'NXDOMAIN', ns: [SOA_NEG] }],
   ['CNAME followed to the target A', 'www.gateway.tf', QTYPE.A, { an: ['www.gateway.tf CNAME alice.gateway.tf', 'alice.gateway.tf A 10.0.0.1'] }],
   ['CNAME query: the alias, target addresses as additionals', 'www.gateway.tf', QTYPE.CNAME, { an: ['www.gateway.tf CNAME alice.gateway.tf'], ar: ['alice.gateway.tf A 10.0.0.1'] }],
   ['CNAME chain', 'chain1.gateway.tf', QTYPE.A, { an: ['chain1.gateway.tf CNAME chain2.gateway.tf', 'chain2.gateway.tf CNAME www.gateway.tf', 'www.gateway.tf CNAME alice.gateway.tf', 'alice.gateway.tf A 10.0.0.1'] }],
@@ -90,7 +96,6 @@ const CASES: [string, string, number, Want | 'outside'][] = [
   ['records of the asked type win over a CNAME beside them', 'both.gateway.tf', QTYPE.A, { an: ['both.gateway.tf A 10.9.9.9'] }],
   ['zone selection: most specific hash', 'bob.threebot.gateway.tf', QTYPE.A, { an: ['bob.threebot.gateway.tf CNAME threebot.gateway.tf'], ns: ['threebot.gateway.tf 300 SOA ns1.threebot.gateway.tf hostmaster.threebot.gateway.tf now 300'] }],
   ['NXDOMAIN in a zone without wildcard, with its made-up SOA', 'nobody.threebot.gateway.tf', QTYPE.A, { rcode: 'NXDOMAIN', ns: ['threebot.gateway.tf 300 SOA ns1.threebot.gateway.tf hostmaster.threebot.gateway.tf now 300'] }],
-  ['a name above a deeper zone hash exists (NODATA, not the wildcard)', 'a.b.gateway.tf', QTYPE.A, { ns: [SOA_NEG] }],
   ['the deeper zone answers its apex', 'deep.a.b.gateway.tf', QTYPE.A, { an: ['deep.a.b.gateway.tf A 10.4.0.1'] }],
   ['a configured zone without any hash: NXDOMAIN with made-up SOA', 'x.empty.test', QTYPE.A, { rcode: 'NXDOMAIN', ns: ['empty.test 300 SOA ns1.empty.test hostmaster.empty.test now 300'] }],
   ['its apex exists (NODATA)', 'empty.test', QTYPE.A, { ns: ['empty.test 300 SOA ns1.empty.test hostmaster.empty.test now 300'] }],
@@ -100,9 +105,9 @@ const CASES: [string, string, number, Want | 'outside'][] = [
   ['a sibling that only ends like the zone is outside', 'xgateway.tf', QTYPE.A, 'outside'],
 ];
 
-for (const [what, qname, qtype, want] of CASES) {
-  test(`lookup: ${what}`, () => {
-    const got = lookup(VIEW, qname, qtype, NOW);
+for (const [what, qname, qtype, want] of CASES) for (const rules of ['coredns', 'rfc4592'] as const) {
+  test(`lookup (${rules}): ${what}`, () => {
+    const got = lookup(VIEWS[rules], qname, qtype, NOW);
     if (want === 'outside') return assert.equal(got, undefined);
     assert.ok(got !== undefined, 'expected an answer from our zones');
     assert.deepEqual(

@@ -9,9 +9,9 @@ const A = (ip: string): string => JSON.stringify({ a: [{ ip }] });
 type Read = Record<string, string> | undefined;
 const reads = (entries: [string, Read][]): Map<string, Read> => new Map(entries);
 
-function setup(): { state: ZoneState; warnings: string[]; ip: (name: string) => string } {
+function setup(rules: 'coredns' | 'rfc4592' = 'coredns'): { state: ZoneState; warnings: string[]; ip: (name: string) => string } {
   const warnings: string[] = [];
-  const state = new ZoneState({ prefix: 'dns:', suffix: '', zones: ['gateway.tf'] }, 300, (k, f, i) => warnings.push(`${k} ${f} ${i}`));
+  const state = new ZoneState({ prefix: 'dns:', suffix: '', zones: ['gateway.tf'] }, 300, (k, f, i) => warnings.push(`${k} ${f} ${i}`), rules);
   const ip = (name: string): string => {
     const r = lookup(state.view, name, 1, 0);
     return r === undefined ? 'outside' : r.rcode === 'NXDOMAIN' ? 'NXDOMAIN' : r.answers.map((a) => (a as { data: string }).data).join(',');
@@ -39,8 +39,8 @@ test('a field gone from the hash, then the whole key gone', () => {
   assert.deepEqual(state.counts().keys, 1);
 });
 
-test('keys of other zones or without the prefix are not ours; case variants of one zone merge', () => {
-  const { state, ip } = setup();
+test('rfc4592: keys of other zones or without the prefix are not ours; case variants of one zone merge', () => {
+  const { state, ip } = setup('rfc4592');
   state.apply(reads([['dns:Gateway.TF.', { Alice: A('10.0.0.1') }], ['dns:gateway.tf.', { bob: A('10.0.0.2') }]]));
   assert.deepEqual([ip('alice.gateway.tf'), ip('bob.gateway.tf')], ['10.0.0.1', '10.0.0.2']);
   assert.equal(ip('example.org'), 'outside');

@@ -2,6 +2,8 @@ import type { Command } from 'commander';
 import { type ClientFlags, type Identity, KEY_DEFAULT_HELP, PlexusError, clientFlags, intFlag, runCommand, signName, usage, userIdentity, withExplorer } from '@plexus/core';
 import type { ListedEntry, RegisterResult } from './gateway.js';
 import { GATEWAY_PROTOCOL } from './methods.js';
+// Declares ERR_CNAME_CONFLICT in this process, so its hint is printed.
+import './errors.js';
 
 
 type Common = ClientFlags;
@@ -9,6 +11,7 @@ type Common = ClientFlags;
 interface Where extends Common {
   name: string;
   domain?: string;
+  replace?: boolean;
 }
 
 
@@ -33,6 +36,13 @@ function whereParams(opts: Where): Record<string, unknown> {
   return opts.domain === undefined ? { name: opts.name } : { name: opts.name, domain: opts.domain };
 }
 
+/** `replace` only when asked for, so requests stay what the original actor took. */
+function replaceParam(opts: { replace?: boolean }): Record<string, unknown> {
+  return opts.replace === true ? { replace: true } : {};
+}
+
+const REPLACE_HELP = 'a CNAME and other records cannot share a name (RFC 1034 §3.6.2): drop the side that conflicts instead of refusing';
+
 function common(cmd: Command, withKey = true): Command {
   return clientFlags(cmd, withKey ? `your phonebook key file (default: ${KEY_DEFAULT_HELP})` : false);
 }
@@ -41,6 +51,10 @@ function where(cmd: Command): Command {
   return common(cmd)
     .requiredOption('--name <name>', "record name relative to --domain: 'alice', 'www.alice', '@', '*.alice'")
     .option('--domain <domain>', "hash the record goes in (default: the gateway's threebot domain)");
+}
+
+function registering(cmd: Command): Command {
+  return where(cmd).option('--replace', REPLACE_HELP);
 }
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
@@ -66,7 +80,7 @@ function humanList(r: { name: string; entries: ListedEntry[] }): string {
   return r.entries
     .map((e) =>
       e.kind === 'dns'
-        ? [`${e.fqdn} (field '${e.name}' of ${e.domain}.)`, ...recordLines(e.records)].join('\n')
+        ? [`${e.fqdn} (field '${e.name}' of ${e.domain}.)${e.shadowedBy === undefined ? '' : ` NOT ANSWERED: DNS reads ${e.shadowedBy}. instead`}`, ...recordLines(e.records)].join('\n')
         : `${e.domain} tcprouter → ${e.error ?? (e.tunnel ? 'tunnel client (secret set)' : `${e.addr} tls ${e.tlsport} http ${e.httpport}`)}`,
     )
     .join('\n');
@@ -81,7 +95,8 @@ export function registerCli(program: Command): void {
     .requiredOption('--name <name>', 'your phonebook name')
     .option('--ip <ip>', 'private address the routers forward to')
     .option('--client-secret <secret>', 'secret your tunnel client (trc / plexus tunnel) authenticates with')
-    .action(async (opts: Common & { name: string; ip?: string; clientSecret?: string }) => {
+    .option('--replace', `replace the name's own records by the expose: ${REPLACE_HELP}`)
+    .action(async (opts: Common & { name: string; ip?: string; clientSecret?: string; replace?: boolean }) => {
       await runCommand(opts, async () => {
         if ((opts.ip === undefined) === (opts.clientSecret === undefined)) throw usage('give exactly one of --ip and --client-secret');
         const me = await userIdentity(opts.key, false);
@@ -89,8 +104,8 @@ export function registerCli(program: Command): void {
         const signature = signName(opts.name, me.keyPair);
         return withExplorer(opts, me, (c) =>
           opts.ip !== undefined
-            ? c.call<{ fqdn: string }>(GATEWAY_PROTOCOL, 'domain_tcpservice_ip_expose', { threebot_name: opts.name, privateip: opts.ip, signature }, { signed: true })
-            : c.call<{ fqdn: string }>(GATEWAY_PROTOCOL, 'domain_tcpservice_client_expose', { threebot_name: opts.name, client_secret: opts.clientSecret, signature }, { signed: true }),
+            ? c.call<{ fqdn: string }>(GATEWAY_PROTOCOL, 'domain_tcpservice_ip_expose', { threebot_name: opts.name, privateip: opts.ip, signature, ...replaceParam(opts) }, { signed: true })
+            : c.call<{ fqdn: string }>(GATEWAY_PROTOCOL, 'domain_tcpservice_client_expose', { threebot_name: opts.name, client_secret: opts.clientSecret, signature, ...replaceParam(opts) }, { signed: true }),
         ).catch((err: unknown) => {
           throw withKeyHint(err, me);
         });
@@ -98,26 +113,26 @@ export function registerCli(program: Command): void {
     });
 
   for (const type of ['a', 'aaaa'] as const) {
-    where(gw.command(`register-${type}`))
+    registering(gw.command(`register-${type}`))
       .description(`add ${type.toUpperCase()} records (merged with existing ones, no duplicates)`)
       .requiredOption('--ip <ip>', 'address; repeat for several', collect)
       .action(async (opts: Where & { ip: string[] }) => {
-        await runCommand(opts, () => signedCall<RegisterResult>(opts, `domain_register_${type}`, { ...whereParams(opts), record_ip: opts.ip }), humanRecords);
+        await runCommand(opts, () => signedCall<RegisterResult>(opts, `domain_register_${type}`, { ...whereParams(opts), record_ip: opts.ip, ...replaceParam(opts) }), humanRecords);
       });
   }
 
-  where(gw.command('register-cname'))
+  registering(gw.command('register-cname'))
     .description('add a CNAME record')
     .requiredOption('--host <host>', 'target host name')
     .action(async (opts: Where & { host: string }) => {
-      await runCommand(opts, () => signedCall<RegisterResult>(opts, 'domain_register_cname', { ...whereParams(opts), host: opts.host }), humanRecords);
+      await runCommand(opts, () => signedCall<RegisterResult>(opts, 'domain_register_cname', { ...whereParams(opts), host: opts.host, ...replaceParam(opts) }), humanRecords);
     });
 
-  where(gw.command('register-txt'))
+  registering(gw.command('register-txt'))
     .description('add a TXT record')
     .requiredOption('--text <text>', 'record text')
     .action(async (opts: Where & { text: string }) => {
-      await runCommand(opts, () => signedCall<RegisterResult>(opts, 'domain_register_txt', { ...whereParams(opts), text: opts.text }), humanRecords);
+      await runCommand(opts, () => signedCall<RegisterResult>(opts, 'domain_register_txt', { ...whereParams(opts), text: opts.text, ...replaceParam(opts) }), humanRecords);
     });
 
   where(gw.command('delete'))

@@ -1,4 +1,4 @@
-import { MAX_DOMAIN_LENGTH, PlexusError, fqdnOf, isAtOrBelow, isPhonebookName, zoneOf } from '@plexus/core';
+import { MAX_DOMAIN_LENGTH, PlexusError, fqdnOf, isPhonebookName, zoneOf } from '@plexus/core';
 
 /**
  * Which DNS names a phonebook name may change. Pure: the caller looks the candidates up in the
@@ -6,17 +6,19 @@ import { MAX_DOMAIN_LENGTH, PlexusError, fqdnOf, isAtOrBelow, isPhonebookName, z
  *
  * - a DNS name belongs to the most specific configured zone that contains it; a zone's apex and
  *   names in no zone belong to the operator (ERR_FORBIDDEN);
- * - inside that zone the name `R` (relative to the zone) belongs to the longest label-suffix of
- *   `R` that is a registered phonebook name: `www.alice` → `alice`; `carol.example` → the name
- *   `carol.example` if registered, else `example`. Like DNS delegation, the closest owner wins, so
- *   a dotted name owns its own subtree even when its parent is somebody else's name.
+ * - inside that zone the name `R` (relative to the zone) belongs to the **shortest** label-suffix
+ *   of `R` that is a registered phonebook name: `www.alice` → `alice` even when somebody
+ *   registered `www.alice` too. Everything below a registered name is its owner's: otherwise
+ *   registering the phonebook name `www.bob` would hand bob's `www` to whoever did it (subdomain
+ *   takeover). The phonebook refuses such names for other keys; this rule also covers names
+ *   registered before it did.
  */
 
-/** Label-suffixes of `relative` that are valid phonebook names, longest first. */
+/** Label-suffixes of `relative` that are valid phonebook names, shortest (highest) first. */
 export function ownerCandidates(relative: string): string[] {
   const labels = relative.split('.');
   const out: string[] = [];
-  for (let i = 0; i < labels.length; i++) {
+  for (let i = labels.length - 1; i >= 0; i--) {
     const candidate = labels.slice(i).join('.');
     if (isPhonebookName(candidate)) out.push(candidate);
   }
@@ -32,24 +34,20 @@ export interface RecordTarget {
   field: string;
   /** The configured zone that contains `fqdn`. */
   zone: string;
-  /** Possible owners, longest first; the first one registered in the phonebook owns `fqdn`. */
+  /** Possible owners, highest first; the first one registered in the phonebook owns `fqdn`. */
   candidates: string[];
 }
 
 /**
  * Resolves `(recordName, domain)` as the original actor's `(name, domain)` params into a target,
- * or throws: ERR_FORBIDDEN outside the zones / at a zone apex / with no possible owner,
- * ERR_PARAMS_INVALID when the hash is above the zone that answers for the name (CoreDNS would
- * never read the record there).
+ * or throws: ERR_FORBIDDEN outside the zones / at a zone apex / with no possible owner. Which hash
+ * really gets the record (and a `domain` above the zone, refused there) is decided with the
+ * store's existing hashes in hand (`placement.ts`).
  */
 export function resolveTarget(recordName: string, domain: string, zones: readonly string[]): RecordTarget {
   const fqdn = fqdnOf(recordName, domain);
   if (fqdn.length > MAX_DOMAIN_LENGTH) throw new PlexusError('ERR_PARAMS_INVALID', `'${fqdn.slice(0, 64)}…' is longer than ${MAX_DOMAIN_LENGTH} chars`, { data: { path: 'name' } });
   const { zone, candidates } = resolveFqdn(fqdn, zones);
-  if (!isAtOrBelow(domain, zone)) {
-    const relative = fqdn.slice(0, -(zone.length + 1));
-    throw new PlexusError('ERR_PARAMS_INVALID', `'${fqdn}' is answered from zone ${zone}: register name '${relative}' in domain '${zone}'`, { data: { path: 'domain' } });
-  }
   return { fqdn, domain, field: recordName, zone, candidates };
 }
 

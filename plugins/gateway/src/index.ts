@@ -8,8 +8,12 @@ import { GatewayStore } from './store.js';
 export { GatewayConfigSchema, type GatewayConfig } from './config.js';
 export { Gateway, type ListedEntry, type RegisterResult } from './gateway.js';
 export { GATEWAY_PROTOCOL, gatewayMethods } from './methods.js';
-export { GatewayStore, type Target, type Change } from './store.js';
+export { GatewayStore, planOf, type Target, type Change, type Step, type WritePlan } from './store.js';
 export { resolveTarget, resolveFqdn, placesOf, ownerCandidates } from './domains.js';
+export { place, type Placement, type Guard } from './placement.js';
+export { addRecords } from './cname.js';
+export { GATEWAY_ERRORS } from './errors.js';
+export { seedApexRecords } from './apex.js';
 
 /** The running gateway: serves `/plexus/gateway/1`; `gateway` tells other plugins what it manages. */
 export class GatewayService implements PluginInstance {
@@ -27,10 +31,10 @@ export class GatewayService implements PluginInstance {
     if (store.role === 'master') {
       try {
         const seeded = await seedApexRecords(store.redis, ctx.config);
-        if (seeded > 0) ctx.log.info({ zones: ctx.config.zones, publicIps: ctx.config.publicIps }, 'zone apex records point at this gateway');
+        if (seeded > 0) ctx.log.info({ zones: ctx.config.zones, publicIps: ctx.config.publicIps, seeded }, 'zones without an apex now point at this gateway');
       } catch (err) {
-        // A hand-edited apex that is not valid JSON must not keep the gateway from serving.
-        ctx.log.warn({ err }, 'could not point the zone apex records at publicIps');
+        // Seeding is a convenience for fresh zones; it must not keep the gateway from serving.
+        ctx.log.warn({ err }, 'could not give the zones without an apex the publicIps');
       }
     }
     await ctx.rpc.serve(GATEWAY_PROTOCOL, gatewayMethods(gateway));

@@ -29,6 +29,13 @@ const recordIps = z.union([ipSchema, z.array(ipSchema).min(1).max(MAX_IPS)]).tra
 /** `name` relative to `domain` (default: the gateway's threebot domain), as in the original actor. */
 const where = { name: recordNameSchema, domain: domainNameSchema.optional() };
 
+/**
+ * Not in the original actor: `true` drops what conflicts with the new records under RFC 1034
+ * §3.6.2 (a CNAME and other data on one name) instead of refusing with ERR_CNAME_CONFLICT.
+ */
+const replace = z.boolean().default(false);
+const register = { ...where, replace };
+
 function family(ips: readonly string[], want: 4 | 6, type: string): void {
   const bad = ips.find((ip) => canonicalIp(ip)?.family !== want);
   if (bad !== undefined) {
@@ -51,20 +58,20 @@ export const GATEWAY_PROTOCOL = protocolId('gateway', 1);
  */
 export function gatewayMethods(gateway: Gateway): RpcMethods {
   return {
-    domain_register_a: mutation(z.strictObject({ ...where, record_ip: recordIps }), async (p, call) => {
+    domain_register_a: mutation(z.strictObject({ ...register, record_ip: recordIps }), async (p, call) => {
       family(p.record_ip, 4, 'A');
-      return logged(call, await gateway.register(call, p.name, p.domain, 'a', p.record_ip));
+      return logged(call, await gateway.register(call, p.name, p.domain, 'a', p.record_ip, p.replace));
     }),
-    domain_register_aaaa: mutation(z.strictObject({ ...where, record_ip: recordIps }), async (p, call) => {
+    domain_register_aaaa: mutation(z.strictObject({ ...register, record_ip: recordIps }), async (p, call) => {
       family(p.record_ip, 6, 'AAAA');
-      return logged(call, await gateway.register(call, p.name, p.domain, 'aaaa', p.record_ip));
+      return logged(call, await gateway.register(call, p.name, p.domain, 'aaaa', p.record_ip, p.replace));
     }),
-    domain_register_cname: mutation(z.strictObject({ ...where, host: domainNameSchema }), async (p, call) =>
-      logged(call, await gateway.register(call, p.name, p.domain, 'cname', [p.host])),
+    domain_register_cname: mutation(z.strictObject({ ...register, host: domainNameSchema }), async (p, call) =>
+      logged(call, await gateway.register(call, p.name, p.domain, 'cname', [p.host], p.replace)),
     ),
     domain_register_txt: mutation(
-      z.strictObject({ ...where, text: z.string().refine(isTxtText, `expected 1..${MAX_TXT_BYTES} UTF-8 bytes without control characters`) }),
-      async (p, call) => logged(call, await gateway.register(call, p.name, p.domain, 'txt', [p.text])),
+      z.strictObject({ ...register, text: z.string().refine(isTxtText, `expected 1..${MAX_TXT_BYTES} UTF-8 bytes without control characters`) }),
+      async (p, call) => logged(call, await gateway.register(call, p.name, p.domain, 'txt', [p.text], p.replace)),
     ),
     domain_delete: mutation(
       z
@@ -83,11 +90,11 @@ export function gatewayMethods(gateway: Gateway): RpcMethods {
     tcpservice_client_register: mutation(z.strictObject({ domain: domainNameSchema, client_secret: secretParam }), async (p, call) =>
       logged(call, await gateway.registerTcp(call, p.domain, { addr: '', tlsport: DEFAULT_TLS_PORT, httpport: DEFAULT_HTTP_PORT, clientsecret: p.client_secret })),
     ),
-    domain_tcpservice_ip_expose: mutation(z.strictObject({ threebot_name: phonebookNameSchema, privateip: ipSchema, signature: signatureHexSchema }), async (p, call) =>
-      logged(call, await gateway.exposeIp(call, p.threebot_name, p.privateip, p.signature)),
+    domain_tcpservice_ip_expose: mutation(z.strictObject({ threebot_name: phonebookNameSchema, privateip: ipSchema, signature: signatureHexSchema, replace }), async (p, call) =>
+      logged(call, await gateway.exposeIp(call, p.threebot_name, p.privateip, p.signature, p.replace)),
     ),
-    domain_tcpservice_client_expose: mutation(z.strictObject({ threebot_name: phonebookNameSchema, client_secret: secretParam, signature: signatureHexSchema }), async (p, call) =>
-      logged(call, await gateway.exposeClient(call, p.threebot_name, p.client_secret, p.signature)),
+    domain_tcpservice_client_expose: mutation(z.strictObject({ threebot_name: phonebookNameSchema, client_secret: secretParam, signature: signatureHexSchema, replace }), async (p, call) =>
+      logged(call, await gateway.exposeClient(call, p.threebot_name, p.client_secret, p.signature, p.replace)),
     ),
     list: defineMethod({
       mutating: false,

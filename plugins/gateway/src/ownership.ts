@@ -5,7 +5,10 @@ import { PlexusError, type PhonebookCapability, type PhonebookEntry, type RpcCal
  * signed the call. Only the owner's key may change the records of a name (ARCHITECTURE: gateway).
  */
 
-/** The first registered name among `candidates` (longest first), or ERR_NOT_FOUND. */
+/**
+ * The first registered name among `candidates` (highest first: the owner of a name owns every
+ * name below it, see domains.ts), or ERR_NOT_FOUND.
+ */
 export async function findOwner(phonebook: PhonebookCapability, candidates: readonly string[], what: string): Promise<PhonebookEntry> {
   for (const name of candidates) {
     const entry = await phonebook.byName(name);

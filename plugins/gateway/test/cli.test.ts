@@ -128,7 +128,15 @@ test('register in the phonebook, expose, add records, list, delete: all through 
   const listed = await plexus('gateway', 'list', '--name', 'alice');
   assert.equal(listed.code, 0, listed.stderr);
   const fqdns = (listed.json.entries as { kind: string; fqdn?: string; domain: string }[]).map((e) => `${e.kind} ${e.fqdn ?? e.domain}`).sort();
-  assert.deepEqual(fqdns, ['dns _acme-challenge.alice.threebot.gateway.tf', 'dns alice.threebot.gateway.tf', 'dns alice.threebot.gateway.tf', 'dns www.alice.gateway.tf', 'tcp alice.threebot.gateway.tf']);
+  assert.deepEqual(fqdns, ['dns _acme-challenge.alice.threebot.gateway.tf', 'dns alice.threebot.gateway.tf', 'dns www.alice.gateway.tf', 'tcp alice.threebot.gateway.tf']);
+
+  // An address on the exposed name would sit beside its CNAME: refused with the code's hint, then swapped with --replace.
+  const beside = await plexusHuman('gateway', 'register-a', '--name', 'alice', '--ip', '10.2.0.9', '--key', aliceKey);
+  assert.equal(beside.code, 1);
+  assert.match(beside.stderr, /ERR_CNAME_CONFLICT: .*\n  hint: .*RFC 1034 §3\.6\.2.*--replace/);
+  const replaced = await plexus('gateway', 'register-a', '--name', 'alice', '--ip', '10.2.0.9', '--replace', '--key', aliceKey);
+  assert.equal(replaced.code, 0, replaced.stderr);
+  assert.equal(await redis.hget('alice.threebot.gateway.tf.', '@'), '{"a":[{"ip":"10.2.0.9","ttl":300}]}');
 
   const del = await plexus('gateway', 'delete', '--name', 'www.alice', '--domain', 'gateway.tf', '--type', 'a', '--value', '10.2.0.6', '--key', aliceKey);
   assert.deepEqual(del.json, { fqdn: 'www.alice.gateway.tf', removed: 1 });

@@ -5,7 +5,6 @@ import { PlexusError, type RpcMethods, type StoreCapability } from '@plexus/core
 import { fakeContext } from '@plexus/core/testing';
 import type { PhonebookRegistry } from '@plexus/plugin-phonebook';
 import { GATEWAY_PROTOCOL, plugin } from '../src/index.js';
-import { GatewayConfigSchema } from '../src/config.js';
 import { startRedis, type RedisServer } from './redis.js';
 import { codeOf, compatKeys, invoke, nameSignature, rawService, setup, TEST_CONFIG, user, type User } from './harness.js';
 
@@ -32,23 +31,22 @@ beforeEach(async () => {
   bob = await user(phonebook, 'bob');
 });
 
-test('ip expose: tcp service + CNAME @ in the name hash + A record in the threebot hash (COMPAT §4)', async () => {
+test('ip expose: tcp service + CNAME @ in the name hash (COMPAT §4), no A record beside the CNAME', async () => {
   const r = await invoke(methods, 'domain_tcpservice_ip_expose', { threebot_name: 'alice', privateip: '10.2.0.5', signature: nameSignature('alice', alice.key) }, alice);
   assert.deepEqual(r, { fqdn: 'alice.threebot.gateway.tf', privateip: '10.2.0.5' });
-  assert.deepEqual(await compatKeys(redis), ['/tcprouter/service/alice.threebot.gateway.tf', 'alice.threebot.gateway.tf.', 'threebot.gateway.tf.']);
+  assert.deepEqual(await compatKeys(redis), ['/tcprouter/service/alice.threebot.gateway.tf', 'alice.threebot.gateway.tf.']);
 
   const svc = await rawService(redis, '/tcprouter/service/alice.threebot.gateway.tf');
   assert.deepEqual(svc.outerKeys, ['Key', 'Value']);
   assert.equal(svc.Key, '/tcprouter/service/alice.threebot.gateway.tf');
   assert.equal(svc.inner, '{"addr": "10.2.0.5", "tlsport": 443, "httpport": 80, "clientsecret": ""}');
   assert.deepEqual(await redis.hgetall('alice.threebot.gateway.tf.'), { '@': '{"cname":[{"host":"threebot.gateway.tf.","ttl":300}]}' });
-  assert.deepEqual(await redis.hgetall('threebot.gateway.tf.'), { alice: '{"a":[{"ip":"10.2.0.5","ttl":300}]}' });
 
-  // Exposing again is idempotent; an IPv6 private address becomes an AAAA record beside the A.
+  // Exposing again is idempotent; another private address only changes the route.
   await invoke(methods, 'domain_tcpservice_ip_expose', { threebot_name: 'alice', privateip: '10.2.0.5', signature: nameSignature('alice', alice.key) }, alice);
   await invoke(methods, 'domain_tcpservice_ip_expose', { threebot_name: 'alice', privateip: 'fd00::5', signature: nameSignature('alice', alice.key) }, alice);
   assert.deepEqual(await redis.hgetall('alice.threebot.gateway.tf.'), { '@': '{"cname":[{"host":"threebot.gateway.tf.","ttl":300}]}' });
-  assert.deepEqual(await redis.hgetall('threebot.gateway.tf.'), { alice: '{"a":[{"ip":"10.2.0.5","ttl":300}],"aaaa":[{"ip":"fd00::5","ttl":300}]}' });
+  assert.equal(await redis.exists('threebot.gateway.tf.'), 0, 'nothing written beside the CNAME');
   assert.equal((await rawService(redis, '/tcprouter/service/alice.threebot.gateway.tf')).inner, '{"addr": "fd00::5", "tlsport": 443, "httpport": 80, "clientsecret": ""}');
 });
 
@@ -104,13 +102,28 @@ test('concurrent registrations of different types on one field from two connecti
   const texts = Array.from({ length: 6 }, (_, i) => `t${i}`);
   await Promise.all([
     ...ips.map((ip, i) => invoke(i % 2 === 0 ? methods : other, 'domain_register_a', { name: 'www.alice', domain: 'gateway.tf', record_ip: ip }, alice)),
-    invoke(other, 'domain_register_cname', { name: 'www.alice', domain: 'gateway.tf', host: 'alice.threebot.gateway.tf' }, alice),
+    invoke(other, 'domain_register_aaaa', { name: 'www.alice', domain: 'gateway.tf', record_ip: 'fd00::1' }, alice),
     ...texts.map((text, i) => invoke(i % 2 === 0 ? other : methods, 'domain_register_txt', { name: 'www.alice', domain: 'gateway.tf', text }, alice)),
   ]);
   const field = JSON.parse((await redis.hget('gateway.tf.', 'www.alice'))!) as Record<string, { ip?: string; host?: string; text?: string }[]>;
   assert.deepEqual(field.a!.map((r) => r.ip).sort(), [...ips].sort());
-  assert.deepEqual(field.cname, [{ host: 'alice.threebot.gateway.tf.', ttl: 300 }]);
+  assert.deepEqual(field.aaaa, [{ ip: 'fd00::1', ttl: 300 }]);
   assert.deepEqual(field.txt!.map((r) => r.text).sort(), texts);
+});
+
+test('a CNAME racing other records on one field: one side wins, the rest is ERR_CNAME_CONFLICT, never both', async () => {
+  const other = setup(server!.client()).methods;
+  const where = { name: 'www.alice', domain: 'gateway.tf' };
+  const results = await Promise.allSettled([
+    invoke(other, 'domain_register_cname', { ...where, host: 'alice.threebot.gateway.tf' }, alice),
+    ...Array.from({ length: 6 }, (_, i) => invoke(i % 2 === 0 ? methods : other, 'domain_register_a', { ...where, record_ip: `10.4.0.${i + 1}` }, alice)),
+  ]);
+  const codes = results.map((r) => (r.status === 'fulfilled' ? 'ok' : (r.reason as PlexusError).code));
+  assert.ok(codes.every((c) => c === 'ok' || c === 'ERR_CNAME_CONFLICT'), codes.join());
+  const field = JSON.parse((await redis.hget('gateway.tf.', 'www.alice'))!) as Record<string, unknown[]>;
+  if (codes[0] === 'ok') assert.deepEqual(Object.keys(field), ['cname']);
+  else assert.deepEqual(Object.keys(field), ['a']);
+  assert.equal(codes.filter((c) => c === 'ok').length, codes[0] === 'ok' ? 1 : field.a!.length);
 });
 
 test('the plugin: serves the methods from its store and phonebook capabilities, status counts', async () => {
@@ -127,28 +140,13 @@ test('the plugin: serves the methods from its store and phonebook capabilities, 
   await ctx.call(GATEWAY_PROTOCOL, 'domain_tcpservice_ip_expose', { threebot_name: 'alice', privateip: '10.2.0.5', signature: nameSignature('alice', alice.key) }, { signer: alice.pubkey });
   await ctx.call(GATEWAY_PROTOCOL, 'domain_register_a', { name: 'bob', record_ip: '10.2.0.7' }, { signer: bob.pubkey });
   const status = await instance.status!();
-  assert.deepEqual({ names: status.names, dnsFields: status.dnsFields, tcpServices: status.tcpServices }, { names: 2, dnsFields: 3, tcpServices: 1 });
+  assert.deepEqual({ names: status.names, dnsFields: status.dnsFields, tcpServices: status.tcpServices }, { names: 2, dnsFields: 2, tcpServices: 1 });
   await ctx.call(GATEWAY_PROTOCOL, 'domain_delete', { name: 'alice' }, { signer: alice.pubkey });
   const after = await instance.status!();
   assert.deepEqual({ names: after.names, dnsFields: after.dnsFields, tcpServices: after.tcpServices }, { names: 1, dnsFields: 1, tcpServices: 0 });
   await instance.stop();
   await instance.stop();
   assert.equal(ctx.served.size, 0, 'stop unserves the protocol');
-});
-
-test('start points every zone apex at publicIps, merged with what an operator wrote, idempotently', async () => {
-  const { seedApexRecords } = await import('../src/apex.js');
-  const config = GatewayConfigSchema.parse({ ...TEST_CONFIG, publicIps: ['203.0.113.7', '2001:db8::7'] });
-  const first = config.zones[0]!;
-  await redis.hset(`${first}.`, '@', JSON.stringify({ txt: [{ text: 'v=spf1 -all', ttl: 300 }] }));
-  assert.equal(await seedApexRecords(redis, config), config.zones.length);
-  for (const zone of config.zones) {
-    const field = JSON.parse((await redis.hget(`${zone}.`, '@'))!) as Record<string, { ip?: string; text?: string }[]>;
-    assert.deepEqual(field.a?.map((r) => r.ip), ['203.0.113.7']);
-    assert.deepEqual(field.aaaa?.map((r) => r.ip), ['2001:db8::7']);
-    if (zone === first) assert.deepEqual(field.txt?.map((r) => r.text), ['v=spf1 -all']);
-  }
-  assert.equal(await seedApexRecords(redis, config), 0, 'a second start writes nothing');
 });
 
 test('a record under an exposed name goes into the name hash, where DNS servers read it', async () => {

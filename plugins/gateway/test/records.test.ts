@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import type { PhonebookRegistry } from '@plexus/plugin-phonebook';
 import type { RpcMethods } from '@plexus/core';
 import { startRedis, type RedisServer } from './redis.js';
-import { codeOf, compatKeys, invoke, rawService, setup, user, type User } from './harness.js';
+import { codeOf, compatKeys, invoke, nameSignature, rawService, setup, user, type User } from './harness.js';
 
 let server: RedisServer | undefined;
 let redis: Redis;
@@ -75,6 +75,17 @@ test('only the key the phonebook holds for the name may change it', async () => 
   assert.equal(await codeOf(invoke(methods, 'domain_register_a', { name: 'bob', record_ip: '10.2.0.7' }, bob)), 'no error');
 });
 
+test("a domain above the zone is refused, naming the hash that answers the name (frank's own hash once it exists)", async () => {
+  const frank = await user(phonebook, 'frank');
+  const params = { name: 'www.frank.threebot', domain: 'gateway.tf', record_ip: '10.5.0.1' };
+  const refusal = (): Promise<{ code?: string; data?: Record<string, unknown> } | undefined> => invoke(methods, 'domain_register_a', params, frank).then(() => undefined, (e: unknown) => e as { code: string });
+  const before = await refusal();
+  assert.deepEqual([before?.code, before?.data?.hash, before?.data?.name], ['ERR_PARAMS_INVALID', 'threebot.gateway.tf', 'www.frank']);
+  await invoke(methods, 'domain_tcpservice_ip_expose', { threebot_name: 'frank', privateip: '10.5.0.2', signature: nameSignature('frank', frank.key) }, frank);
+  const after = await refusal();
+  assert.deepEqual([after?.code, after?.data?.hash, after?.data?.name], ['ERR_PARAMS_INVALID', 'frank.threebot.gateway.tf', 'www']);
+});
+
 test('unknown names, foreign zones and zone apexes are refused', async () => {
   const table: [string, Record<string, unknown>, string][] = [
     ['domain_register_a', { name: 'zed', record_ip: '10.2.0.5' }, 'ERR_NOT_FOUND'],
@@ -127,34 +138,57 @@ test('tcpservice_ip_register and tcpservice_client_register write the COMPAT §2
 test('delete: one value, one type, then everything for the DNS name', async () => {
   await invoke(methods, 'domain_register_a', { name: 'alice', record_ip: ['10.2.0.5', '10.2.0.6'] }, alice);
   await invoke(methods, 'domain_register_txt', { name: 'alice', text: 't' }, alice);
-  await invoke(methods, 'domain_register_cname', { name: '@', domain: 'alice.threebot.gateway.tf', host: 'threebot.gateway.tf' }, alice);
   await invoke(methods, 'tcpservice_ip_register', { domain: 'alice.threebot.gateway.tf', privateip: '10.2.0.5' }, alice);
   await invoke(methods, 'domain_register_a', { name: 'bob', record_ip: '10.2.0.7' }, bob);
 
   assert.deepEqual(await invoke(methods, 'domain_delete', { name: 'alice', type: 'a', value: '10.2.0.5' }, alice), { fqdn: 'alice.threebot.gateway.tf', removed: 1 });
   assert.equal(await redis.hget(HASH, 'alice'), '{"a":[{"ip":"10.2.0.6","ttl":300}],"txt":[{"text":"t","ttl":300}]}');
-  assert.deepEqual(await invoke(methods, 'domain_delete', { name: 'alice', type: 'a' }, alice), { fqdn: 'alice.threebot.gateway.tf', removed: 1 });
-  assert.equal(await redis.hget(HASH, 'alice'), '{"txt":[{"text":"t","ttl":300}]}');
-
-  // Everything: the field in the zone hash, `@` in the name's own hash, and the route.
-  assert.deepEqual(await invoke(methods, 'domain_delete', { name: 'alice' }, alice), { fqdn: 'alice.threebot.gateway.tf', removed: 3 });
+  // A record below the name in its own hash: alice's field moves there as `@` (see split.test.ts).
+  await invoke(methods, 'domain_register_txt', { name: '_acme-challenge', domain: 'alice.threebot.gateway.tf', text: 'tok' }, alice);
   assert.equal(await redis.hexists(HASH, 'alice'), 0);
-  assert.equal(await redis.exists('alice.threebot.gateway.tf.'), 0);
+  // A typed delete asked for in the zone reaches the hash that answers the name.
+  assert.deepEqual(await invoke(methods, 'domain_delete', { name: 'alice', type: 'a' }, alice), { fqdn: 'alice.threebot.gateway.tf', removed: 1 });
+  assert.equal(await redis.hget('alice.threebot.gateway.tf.', '@'), '{"txt":[{"text":"t","ttl":300}]}');
+
+  // Everything: the name's field in every hash that can hold it, and the route; not the names below.
+  assert.deepEqual(await invoke(methods, 'domain_delete', { name: 'alice' }, alice), { fqdn: 'alice.threebot.gateway.tf', removed: 2 });
+  assert.equal(await redis.hexists('alice.threebot.gateway.tf.', '@'), 0);
   assert.equal(await redis.exists('/tcprouter/service/alice.threebot.gateway.tf'), 0);
+  assert.equal(await redis.hget('alice.threebot.gateway.tf.', '_acme-challenge'), '{"txt":[{"text":"tok","ttl":300}]}');
   assert.equal(await redis.hget(HASH, 'bob'), '{"a":[{"ip":"10.2.0.7","ttl":300}]}', "bob's record untouched");
   assert.deepEqual(await invoke(methods, 'domain_delete', { name: 'alice' }, alice), { fqdn: 'alice.threebot.gateway.tf', removed: 0 }, 'idempotent');
+  await invoke(methods, 'domain_delete', { name: '_acme-challenge.alice' }, alice);
   assert.deepEqual(await invoke(methods, 'list', { name: 'alice' }), { name: 'alice', entries: [] });
 });
 
-test('the closest registered name owns a DNS name: carol.example owns its subtree, not example', async () => {
+/** A phonebook entry as a phonebook without the descendant rule could have stored it (README, Storage). */
+async function legacyName(name: string, pubkey: string): Promise<void> {
+  const tid = await redis.incr('phonebook:seq');
+  await redis.hset(`phonebook:user:${tid}`, { tid, name, email: `${name}@example.org`, pubkey, wallet_name: '', ipaddr: '', description: '', created: 0, updated: 0 });
+  await redis.set(`phonebook:name:${name}`, tid);
+  await redis.zadd('phonebook:tids', tid, tid);
+}
+
+test('the highest registered name owns everything below it, even a dotted name registered by another key', async () => {
   const example = await user(phonebook, 'example');
-  const carol = await user(phonebook, 'carol.example');
-  const params = { name: 'carol.example', domain: 'gateway.tf', record_ip: '10.3.0.1' };
-  assert.equal(await codeOf(invoke(methods, 'domain_register_a', params, example)), 'ERR_FORBIDDEN');
-  assert.equal(await codeOf(invoke(methods, 'domain_register_a', params, carol)), 'no error');
-  assert.equal(await codeOf(invoke(methods, 'domain_register_a', { name: 'www.carol.example', domain: 'gateway.tf', record_ip: '10.3.0.2' }, carol)), 'no error');
-  assert.equal(await codeOf(invoke(methods, 'domain_register_a', { name: 'www.example', domain: 'gateway.tf', record_ip: '10.3.0.3' }, example)), 'no error');
-  assert.equal(await codeOf(invoke(methods, 'domain_register_a', { name: 'www.example', domain: 'gateway.tf', record_ip: '10.3.0.3' }, carol)), 'ERR_FORBIDDEN');
+  // Registered before the phonebook refused names below another key's name.
+  const carol = { ...(await user(phonebook, 'carol')), name: 'carol.example' };
+  await legacyName('carol.example', carol.pubkey);
+  const table: [string, Record<string, unknown>, User, string][] = [
+    ['domain_register_a', { name: 'carol.example', domain: 'gateway.tf', record_ip: '10.3.0.1' }, carol, 'ERR_FORBIDDEN'],
+    ['domain_register_txt', { name: '_acme-challenge.carol.example', domain: 'gateway.tf', text: 'x' }, carol, 'ERR_FORBIDDEN'],
+    ['tcpservice_ip_register', { domain: 'carol.example.gateway.tf', privateip: '10.3.0.9' }, carol, 'ERR_FORBIDDEN'],
+    ['domain_register_a', { name: 'carol.example', domain: 'gateway.tf', record_ip: '10.3.0.1' }, example, 'no error'],
+    ['domain_register_a', { name: 'www.example', domain: 'gateway.tf', record_ip: '10.3.0.3' }, example, 'no error'],
+    ['domain_delete', { name: 'carol.example', domain: 'gateway.tf' }, carol, 'ERR_FORBIDDEN'],
+  ];
+  for (const [method, params, signer, code] of table) assert.equal(await codeOf(invoke(methods, method, params, signer)), code, `${method} ${JSON.stringify(params)} by ${signer.name}`);
+  assert.equal(await redis.hget('gateway.tf.', 'carol.example'), '{"a":[{"ip":"10.3.0.1","ttl":300}]}');
+  const err = await invoke(methods, 'domain_register_a', { name: 'www.carol.example', domain: 'gateway.tf', record_ip: '6.6.6.6' }, carol).then(
+    () => undefined,
+    (e: unknown) => e as { data?: Record<string, unknown> },
+  );
+  assert.deepEqual([err?.data?.name, err?.data?.owner], ['example', example.pubkey], 'the error names the owning name and key');
 });
 
 test('keyPrefix and keySuffix wrap the hash key like the redis plugin', async () => {

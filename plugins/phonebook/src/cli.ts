@@ -3,6 +3,7 @@ import { type ClientFlags, KEY_DEFAULT_HELP, PlexusError, clientFlags, runComman
 import type { PhonebookRecord } from './registry.js';
 import { PHONEBOOK_ERRORS } from './errors.js';
 import { PHONEBOOK_PROTOCOL } from './methods.js';
+import type { OwnershipConflict } from './name-tree.js';
 
 
 type Common = ClientFlags;
@@ -19,6 +20,19 @@ function human(r: PhonebookRecord): string {
   ].join('\n');
 }
 
+
+/** A hint the server put in `data.hint` (specific hints do not travel over RPC): print it. */
+function withServerHint(err: unknown): unknown {
+  if (!(err instanceof PlexusError) || typeof err.data?.hint !== 'string') return err;
+  return new PlexusError(err.code, err.message, { data: err.data, hint: err.data.hint });
+}
+
+function humanConflicts(r: { conflicts: OwnershipConflict[]; checked: number }): string {
+  const key = (k: string): string => `${k.slice(0, 16)}…`;
+  const lines = r.conflicts.map((c) => `${c.name} (tid ${c.tid}, key ${key(c.pubkey)}) is below ${c.under.name} (tid ${c.under.tid}, key ${key(c.under.pubkey)})`);
+  const summary = r.conflicts.length === 0 ? `${r.checked} names checked: every name below a registered name has that name's key` : `${r.conflicts.length} names below another key's name (DNS follows the upper name's key); ${r.checked} names checked`;
+  return [...lines, summary].join('\n');
+}
 
 /** `plexus phonebook ...`: the client side of the phonebook. */
 export function registerCli(program: Command): void {
@@ -39,6 +53,8 @@ export function registerCli(program: Command): void {
           const fields = { tid: rec.tid, name: opts.name, email: opts.email, ipaddr: opts.ipaddr, description: opts.description, pubkey: me.publicKeyHex };
           const sig = signRecord(fields, me.keyPair);
           return c.call<PhonebookRecord>(PHONEBOOK_PROTOCOL, 'record_register', { ...fields, sender_signature_hex: sig }, { signed: true });
+        }).catch((err: unknown) => {
+          throw withServerHint(err);
         });
       }, human);
     });
@@ -62,6 +78,28 @@ export function registerCli(program: Command): void {
         const params = { cursor: intFlag('cursor', opts.cursor, 0), ...(opts.limit === undefined ? {} : { limit: intFlag('limit', opts.limit, 50) }) };
         return withExplorer(opts, undefined, (c) => c.call<{ records: PhonebookRecord[]; next: number | null }>(PHONEBOOK_PROTOCOL, 'list', params));
       }, (page) => [...page.records.map((r) => `${String(r.tid).padStart(6)}  ${r.name}  ${r.pubkey}`), page.next === null ? '(end)' : `(more: --cursor ${page.next})`].join('\n'));
+    });
+
+  clientFlags(pb.command('check'), false)
+    .description('list names registered below a name held by another key (exit 1 when there are any)')
+    .action(async (opts: Common) => {
+      let found = 0;
+      await runCommand(opts, () =>
+        withExplorer(opts, undefined, async (c) => {
+          const conflicts: OwnershipConflict[] = [];
+          let checked = 0;
+          for (let cursor: number | null = 0; cursor !== null; ) {
+            const page: { conflicts: OwnershipConflict[]; checked: number; next: number | null } = await c.call(PHONEBOOK_PROTOCOL, 'check_ownership', { cursor });
+            conflicts.push(...page.conflicts);
+            checked += page.checked;
+            cursor = page.next;
+          }
+          found = conflicts.length;
+          return { conflicts, checked };
+        }),
+        humanConflicts,
+      );
+      if (found > 0 && process.exitCode === 0) process.exitCode = 1;
     });
 
   clientFlags(pb.command('update-key'), `current key file (default: ${KEY_DEFAULT_HELP})`)

@@ -4,6 +4,7 @@ import { PHONEBOOK_PROTOCOL, phonebookMethods } from './methods.js';
 import { PhonebookRegistry } from './registry.js';
 
 export { PhonebookRegistry, type PhonebookRecord } from './registry.js';
+export { ancestorsOf, reversedName, type OwnershipConflict } from './name-tree.js';
 export { PhonebookConfigSchema, type PhonebookConfig } from './config.js';
 export { PHONEBOOK_PROTOCOL, phonebookMethods } from './methods.js';
 export { PHONEBOOK_ERRORS } from './errors.js';
@@ -16,7 +17,14 @@ export class PhonebookService implements PluginInstance {
 
   async start(): Promise<void> {
     if (this.registry !== undefined) return;
-    const registry = new PhonebookRegistry(this.ctx.capability('store').redis);
+    const store = this.ctx.capability('store');
+    const registry = new PhonebookRegistry(store.redis);
+    // Names registered before the tree index existed: index them, or a name below one of them
+    // could be registered with another key. Only a master can write; a replica's copy follows it.
+    if (store.role === 'master') {
+      const indexed = await registry.ensureTree();
+      if (indexed > 0) this.ctx.log.info({ indexed }, 'phonebook names added to the tree index');
+    }
     await this.ctx.rpc.serve(PHONEBOOK_PROTOCOL, phonebookMethods(registry, this.ctx.config));
     this.registry = registry;
     this.ctx.log.info({ protocol: PHONEBOOK_PROTOCOL, records: await registry.count() }, 'phonebook serving');

@@ -85,5 +85,15 @@ export function phonebookMethods(registry: PhonebookRegistry, config: PhonebookC
         return registry.list(p.cursor, limit);
       },
     }),
+    // Names registered below another key's name (before the phonebook refused them, or left by
+    // update_public_key of only the upper name): paged like `list`, `limit` records examined.
+    check_ownership: defineMethod({
+      mutating: false,
+      params: z.strictObject({ cursor: z.number().int().min(0).default(0), limit: z.number().int().min(1).optional() }),
+      async handler(p) {
+        const limit = Math.min(p.limit ?? config.defaultPageSize, config.maxPageSize);
+        return registry.conflicts(p.cursor, limit);
+      },
+    }),
   };
 }

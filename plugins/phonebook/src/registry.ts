@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { PlexusError, RedisScript } from '@plexus/core';
 import { PHONEBOOK_ERRORS } from './errors.js';
+import { ancestorsOf, fromReversed, reversedName, type OwnershipConflict } from './name-tree.js';
 
 /** A phonebook entry as the API returns it (field names of the ThreeFold phonebook). */
 export interface PhonebookRecord {
@@ -21,23 +22,44 @@ export interface PhonebookRecord {
  *   phonebook:name:<name>  -> tid
  *   phonebook:user:<tid>   hash with the record's fields
  *   phonebook:tids         sorted set of tids, for paging
- * Every write is one Lua script, so a name maps to exactly one key even under concurrent calls.
+ *   phonebook:tree         sorted set (score 0) of reversed names (`bob.www`), to find the names below one
+ * Every write is one Lua script, so a name maps to exactly one key even under concurrent calls,
+ * and a name and a name below it can never be taken by two keys at once (name-tree.ts).
  */
 const SEQ = 'phonebook:seq';
 const TIDS = 'phonebook:tids';
+const TREE = 'phonebook:tree';
 const USER_PREFIX = 'phonebook:user:';
-const nameKey = (name: string): string => `phonebook:name:${name}`;
+const NAME_PREFIX = 'phonebook:name:';
+const nameKey = (name: string): string => `${NAME_PREFIX}${name}`;
 const userKey = (tid: number | string): string => `${USER_PREFIX}${tid}`;
 
+// ARGV: name, email, pubkey, wallet, now, user-prefix, reversed name, name-prefix, then the names
+// above, highest first. Returns {1, tid} created, {0, tid} existing, {2, name} a name above it
+// and {3, name} a name below it held by another key (nothing written).
 const NAME_REGISTER = new RedisScript(
-  'phonebook_name_register',
+  'phonebook_name_register_v2',
   `local tid = redis.call('GET', KEYS[1])
 if tid then return {0, tid} end
+local function other(name)
+  local t = redis.call('GET', ARGV[8] .. name)
+  return t and redis.call('HGET', ARGV[6] .. t, 'pubkey') ~= ARGV[3]
+end
+for i = 9, #ARGV do
+  if other(ARGV[i]) then return {2, ARGV[i]} end
+end
+for _, rev in ipairs(redis.call('ZRANGEBYLEX', KEYS[4], '[' .. ARGV[7] .. '.', '(' .. ARGV[7] .. '/')) do
+  local labels = {}
+  for l in string.gmatch(rev, '[^.]+') do table.insert(labels, 1, l) end
+  local below = table.concat(labels, '.')
+  if other(below) then return {3, below} end
+end
 tid = redis.call('INCR', KEYS[2])
 redis.call('HSET', ARGV[6] .. tid, 'tid', tid, 'name', ARGV[1], 'email', ARGV[2], 'pubkey', ARGV[3],
   'wallet_name', ARGV[4], 'ipaddr', '', 'description', '', 'created', ARGV[5], 'updated', ARGV[5])
 redis.call('SET', KEYS[1], tid)
 redis.call('ZADD', KEYS[3], tid, tid)
+redis.call('ZADD', KEYS[4], 0, ARGV[7])
 return {1, tid}`,
 );
 
@@ -63,10 +85,16 @@ return 'OK'`,
 export class PhonebookRegistry {
   constructor(private readonly redis: Redis) {}
 
-  /** Registers `name` for `pubkey`; the same name with the same key returns the existing record. */
+  /**
+   * Registers `name` for `pubkey`; the same name with the same key returns the existing record.
+   * @throws ERR_NAME_TAKEN for a name held by another key; ERR_FORBIDDEN for a name below (or
+   * above) a name held by another key, with `data.conflict` naming it and `data.hint` what to do.
+   */
   async register(input: { name: string; email: string; pubkey: string; wallet_name: string }): Promise<{ record: PhonebookRecord; created: boolean }> {
     const now = Date.now();
-    const [created, tid] = (await NAME_REGISTER.run(this.redis, [nameKey(input.name), SEQ, TIDS], [input.name, input.email, input.pubkey, input.wallet_name, now, USER_PREFIX])) as [number, string];
+    const args = [input.name, input.email, input.pubkey, input.wallet_name, now, USER_PREFIX, reversedName(input.name), NAME_PREFIX, ...ancestorsOf(input.name)];
+    const [created, tid] = (await NAME_REGISTER.run(this.redis, [nameKey(input.name), SEQ, TIDS, TREE], args)) as [number, string];
+    if (created === 2 || created === 3) throw treeConflict(input.name, tid, created === 2 ? 'above' : 'below');
     const record = await this.byTid(Number(tid));
     if (record === undefined) throw new PlexusError('ERR_INTERNAL', `record ${tid} vanished`);
     if (created === 0 && record.pubkey !== input.pubkey) {
@@ -113,6 +141,62 @@ export class PhonebookRegistry {
   async count(): Promise<number> {
     return this.redis.zcard(TIDS);
   }
+
+  /**
+   * Adds every registered name to the tree index if some are missing (data written before the
+   * index existed). Idempotent; run at start on the master.
+   * @returns how many names were added.
+   */
+  async ensureTree(): Promise<number> {
+    const [names, indexed] = await Promise.all([this.redis.zcard(TIDS), this.redis.zcard(TREE)]);
+    if (indexed >= names) return 0;
+    let added = 0;
+    for (let after = 0; ; ) {
+      const page = await this.list(after, 1000);
+      if (page.records.length > 0) added += await this.redis.zadd(TREE, ...page.records.flatMap((r) => [0, reversedName(r.name)]));
+      if (page.next === null) return added;
+      after = page.next;
+    }
+  }
+
+  /**
+   * Records with tid > `after` (at most `limit` of them, in tid order, `checked` in all) that sit
+   * below a registered name held by another key: one entry per such pair, for `check_ownership`.
+   * `next` pages on.
+   */
+  async conflicts(after: number, limit: number): Promise<{ conflicts: OwnershipConflict[]; checked: number; next: number | null }> {
+    const page = await this.list(after, limit);
+    const above = [...new Set(page.records.flatMap((r) => ancestorsOf(r.name)))];
+    const owners = new Map<string, PhonebookRecord>();
+    const p = this.redis.pipeline();
+    for (const name of above) p.get(nameKey(name));
+    const tids = ((await p.exec()) ?? []).map(([, t]) => t as string | null);
+    const q = this.redis.pipeline();
+    const found = above.filter((_, i) => tids[i] !== null);
+    for (const name of found) q.hgetall(userKey(tids[above.indexOf(name)]!));
+    ((await q.exec()) ?? []).forEach(([, h], i) => owners.set(found[i]!, toRecord(h as Record<string, string>)));
+    const conflicts: OwnershipConflict[] = [];
+    for (const r of page.records) {
+      for (const name of ancestorsOf(r.name)) {
+        const o = owners.get(name);
+        if (o !== undefined && o.pubkey !== r.pubkey) conflicts.push({ name: r.name, tid: r.tid, pubkey: r.pubkey, under: { name: o.name, tid: o.tid, pubkey: o.pubkey } });
+      }
+    }
+    return { conflicts, checked: page.records.length, next: page.next };
+  }
+}
+
+/** The refusal of a name that would sit below (or above) another key's name. */
+function treeConflict(name: string, other: string, where: 'above' | 'below'): PlexusError {
+  const message =
+    where === 'above'
+      ? `'${name}' is below '${other}', which is registered with another key: the names below a registered name are its owner's`
+      : `'${name}' is above '${other}', which is registered with another key: the names below a registered name must be its owner's`;
+  const hint =
+    where === 'above'
+      ? `only the key that owns '${other}' may register names below it; choose a name outside '${other}'`
+      : `'${other}' is held by another key; choose another name, or have '${other}' moved to your key (update-key) first`;
+  return new PlexusError('ERR_FORBIDDEN', message, { data: { name, conflict: { name: other, relation: where === 'above' ? 'above' : 'below' }, hint }, hint });
 }
 
 function checkScriptResult(res: string, tid: number): void {
@@ -121,6 +205,11 @@ function checkScriptResult(res: string, tid: number): void {
   if (res === 'ERR_NAME_MISMATCH') throw new PlexusError('ERR_PARAMS_INVALID', `record ${tid} has another name`, { data: { path: 'name' } });
   if (res === 'ERR_PUBKEY_MISMATCH') throw new PlexusError(PHONEBOOK_ERRORS.ERR_PUBKEY_MISMATCH, `record ${tid} is registered with another public key`);
   throw new PlexusError('ERR_INTERNAL', `unexpected script result ${res}`);
+}
+
+/** Names in the tree index, decoded (for tests and tools). */
+export async function treeNames(redis: Redis): Promise<string[]> {
+  return (await redis.zrange(TREE, '0', '-1')).map((r) => fromReversed(r));
 }
 
 function toRecord(h: Record<string, string>): PhonebookRecord {

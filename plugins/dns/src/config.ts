@@ -13,6 +13,7 @@ export const DNS_DEFAULTS = {
   maxUdpPayload: 1232,
   resyncIntervalMs: 30_000,
   wildcards: 'coredns',
+  tcp: { maxConnections: 512, maxPerIp: 32, queryTimeoutMs: 5_000, idleTimeoutMs: 10_000 },
 } as const;
 
 /**
@@ -63,6 +64,19 @@ export const DnsConfigSchema = z.strictObject({
   resyncIntervalMs: z.number().int().min(100).max(86_400_000).default(DNS_DEFAULTS.resyncIntervalMs),
   /** Lookup rules for names without a field of their own: `coredns` (default) or `rfc4592`; see WILDCARD_RULES. */
   wildcards: z.enum(WILDCARD_RULES).default(DNS_DEFAULTS.wildcards),
+  /**
+   * Limits of DNS over TCP (a trickling or silent client must not hold sockets): `maxConnections`
+   * (512) in total, `maxPerIp` (32) from one address, `queryTimeoutMs` (5000) for a query to arrive
+   * whole from its first byte, `idleTimeoutMs` (10000) between queries (RFC 7766 §6.2.3).
+   */
+  tcp: z
+    .strictObject({
+      maxConnections: z.number().int().min(1).max(1_000_000).default(DNS_DEFAULTS.tcp.maxConnections),
+      maxPerIp: z.number().int().min(1).max(1_000_000).default(DNS_DEFAULTS.tcp.maxPerIp),
+      queryTimeoutMs: z.number().int().min(100).max(600_000).default(DNS_DEFAULTS.tcp.queryTimeoutMs),
+      idleTimeoutMs: z.number().int().min(100).max(3_600_000).default(DNS_DEFAULTS.tcp.idleTimeoutMs),
+    })
+    .prefault({}),
 });
 
 /** The validated `dns` block, defaults applied. */

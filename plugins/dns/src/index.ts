@@ -46,7 +46,8 @@ export class DnsService implements PluginInstance {
       const responder = new Responder(() => cache.view, { maxUdpPayload: cfg.maxUdpPayload, forwarding: upstreams.length > 0 });
       this.responder = responder;
       cache.onChange = () => responder.invalidate();
-      this.server = new DnsServer({ listen: cfg.listen.map((l) => parseHostPort(l, true, true)!), responder, forwarder: this.forwarder, log: this.ctx.log });
+      const tcp = { maxConnections: cfg.tcp.maxConnections, maxPerIp: cfg.tcp.maxPerIp, queryMs: cfg.tcp.queryTimeoutMs, idleMs: cfg.tcp.idleTimeoutMs };
+      this.server = new DnsServer({ listen: cfg.listen.map((l) => parseHostPort(l, true, true)!), responder, forwarder: this.forwarder, log: this.ctx.log, tcp });
       await this.server.start();
       this.ctx.log.info({ listen: this.addresses().udp.map(fmt), zones: cfg.zones, wildcards: cfg.wildcards, ...cache.status() }, 'dns serving');
     } catch (err) {
@@ -82,6 +83,7 @@ export class DnsService implements PluginInstance {
       wildcards: this.ctx.config.wildcards,
       ...(r === undefined ? {} : { ...r.counters, rcodes: { ...r.counters.rcodes }, cachedAnswers: r.cachedAnswers }),
       cache: this.cache?.status() ?? {},
+      tcpRefused: this.server === undefined ? {} : { ...this.server.tcpRefused },
     };
   }
 }

@@ -1,6 +1,7 @@
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, isIPv6, type Server, type Socket } from 'node:net';
 import { literalLookup, type HostPort, type Logger } from '@plexus/core';
+import { DNS_DEFAULTS } from './config.js';
 import type { Forwarder } from './forwarder.js';
 import type { Query } from './query.js';
 import type { Responder } from './responder.js';
@@ -13,13 +14,13 @@ import type { Responder } from './responder.js';
 /** Limits of DNS over TCP: a silent or trickling client must not hold sockets or file descriptors. */
 export const TCP_LIMITS = {
   /** RFC 7766 §6.2.3: a connection with no query in progress is closed after this long. */
-  idleMs: 10_000,
+  idleMs: DNS_DEFAULTS.tcp.idleTimeoutMs,
   /** A query must arrive whole within this long from its first byte (one byte every few seconds does not keep it open). */
-  queryMs: 5_000,
+  queryMs: DNS_DEFAULTS.tcp.queryTimeoutMs,
   /** Open TCP connections at most, all clients together. */
-  maxConnections: 512,
+  maxConnections: DNS_DEFAULTS.tcp.maxConnections,
   /** Open TCP connections at most from one IP address. */
-  maxPerIp: 32,
+  maxPerIp: DNS_DEFAULTS.tcp.maxPerIp,
 } as const;
 
 export type TcpLimits = { [K in keyof typeof TCP_LIMITS]: number };

@@ -17,8 +17,16 @@ test('defaults', () => {
     maxUdpPayload: 1232,
     resyncIntervalMs: 30000,
     wildcards: 'coredns',
+    tcp: { maxConnections: 512, maxPerIp: 32, queryTimeoutMs: 5000, idleTimeoutMs: 10000 },
   });
   assert.equal(DnsConfigSchema.parse({ zones: ['gateway.tf'], wildcards: 'rfc4592' }).wildcards, 'rfc4592');
+});
+
+test('dns.tcp is strict and bounded', () => {
+  assert.equal(DnsConfigSchema.parse({ zones: ['gateway.tf'], tcp: { maxPerIp: 4 } }).tcp.maxPerIp, 4);
+  for (const tcp of [{ maxPerIp: 0 }, { queryTimeoutMs: 10 }, { maxConection: 3 }]) {
+    assert.equal(DnsConfigSchema.safeParse({ zones: ['gateway.tf'], tcp }).success, false, JSON.stringify(tcp));
+  }
 });
 
 test('zones are lowercased without the trailing dot; bare forwarder IPs get port 53', () => {

@@ -72,7 +72,7 @@ async function waitAnswer(port: number, name: string, ip: string): Promise<void>
 
 async function nodeConfig(dir: string, name: string, plugins: string): Promise<string> {
   const file = join(dir, `${name}.yaml`);
-  await writeFile(file, `node:\n  name: ${name}\n  dataDir: ${join(dir, name)}\n  listen: [/ip4/127.0.0.1/tcp/${await freePort()}]\n  log: { level: info }\n  rpc: { rateLimit: { perSecond: 0, burst: 1 } }\nplugins:\n${plugins}`);
+  await writeFile(file, `node:\n  name: ${name}\n  dataDir: ${join(dir, name)}\n  listen: [/ip4/127.0.0.1/tcp/${await freePort()}]\n  log: { level: info }\n  rpc: { rateLimit: { perSecond: 0, burst: 1, perHostPerSecond: 0 } }\n  p2p: { allow: [/ip4/127.0.0.0/ipcidr/8] }\nplugins:\n${plugins}`);
   return file;
 }
 

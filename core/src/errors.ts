@@ -12,6 +12,8 @@ export const CORE_ERRORS = {
   ERR_DEPENDENCY_MISSING: 'Install the program named in the message (the README lists the Debian packages).',
   ERR_PLUGIN_START: 'See the cause; the plugins already started were stopped again.',
   ERR_KEY_FILE: 'The key file is unreadable or malformed; restore it from backup or remove it to create a new identity.',
+  ERR_DATA_DIR: 'The data directory cannot be created or written; point node.dataDir ($PLEXUS_DATA_DIR) at a writable directory.',
+  ERR_LISTEN: 'Another process holds the address, or it is not an address of this machine; stop that process or change node.listen.',
   ERR_UNAVAILABLE: 'A backing service (for example the store) is not reachable; check that it runs.',
   ERR_INTERNAL: 'A bug: report it with the log line that carries the same request id.',
   // RPC transport and envelope
@@ -19,6 +21,8 @@ export const CORE_ERRORS = {
   ERR_TIMEOUT: 'The remote node did not answer in time; retry or raise --timeout.',
   ERR_FRAME_TOO_LARGE: 'Send smaller requests; the server closes the stream after an oversize frame.',
   ERR_FRAME_MALFORMED: 'The frame is not valid UTF-8 JSON.',
+  ERR_FRAME_TIMEOUT: 'A frame must arrive completely within rpc.frameTimeoutMs of its first byte; the connection was closed.',
+  ERR_BUFFER_LIMIT: 'Too many bytes of unfinished frames on one connection (rpc.maxBufferedBytesPerConnection); the connection was closed.',
   ERR_REQUEST_INVALID: 'A request is {id, method, params, auth?}; see "RPC protocol" in the README.',
   ERR_METHOD_UNKNOWN: 'The method is not served by this protocol; check the plugin version.',
   ERR_PARAMS_INVALID: 'The params do not match the method; the message names the field.',
@@ -26,7 +30,7 @@ export const CORE_ERRORS = {
   ERR_SIGNATURE_INVALID: 'The signature does not verify for the given public key and request.',
   ERR_TIMESTAMP_STALE: "The request timestamp is outside the server's allowed clock skew; sync your clock (NTP).",
   ERR_REPLAY: 'This nonce was already used; sign every request with a fresh nonce.',
-  ERR_RATE_LIMITED: 'Too many requests from this peer; slow down and retry.',
+  ERR_RATE_LIMITED: 'Too many requests from this peer or this address (rpc.rateLimit); slow down and retry.',
   // generic outcomes any plugin may answer with
   ERR_NOT_FOUND: 'No such record.',
   ERR_FORBIDDEN: 'The signing key may not change this; the message names the owner.',

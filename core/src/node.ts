@@ -1,13 +1,15 @@
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Libp2p } from 'libp2p';
 import type { ResolvedConfig } from './config/load.js';
 import { type Identity, NODE_KEY_FILE, libp2pPrivateKey, loadOrCreateIdentity } from './identity.js';
 import type { Logger } from './logger.js';
+import { ensureDataDir } from './data-dir.js';
+import { ConnectionGuard } from './p2p/connection-guard.js';
 import { createP2pNode } from './p2p/libp2p.js';
 import { peerDialer } from './p2p/peers.js';
 import { PluginHost } from './plugin-host.js';
 import { AdminServer, adminSocketPath } from './admin.js';
+import { ReplayWindow } from './rpc/replay-window.js';
 import { RpcServer } from './rpc/server.js';
 
 /**
@@ -18,6 +20,7 @@ export class PlexusNode {
   private libp2p: Libp2p | undefined;
   private host: PluginHost | undefined;
   private rpc: RpcServer | undefined;
+  private guard: ConnectionGuard | undefined;
   identity: Identity | undefined;
   private admin: AdminServer | undefined;
   private readonly startedAt = Date.now();
@@ -29,20 +32,31 @@ export class PlexusNode {
 
   async start(): Promise<void> {
     const { config, log } = this;
-    await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+    await ensureDataDir(config.dataDir);
     const identity = await loadOrCreateIdentity(join(config.dataDir, NODE_KEY_FILE));
     this.identity = identity;
     if (identity.created) log.info({ path: identity.path }, 'created node identity');
+    const rpcConfig = config.node.rpc;
+    const replayWindow = await ReplayWindow.open(config.dataDir, { maxClockSkewMs: rpcConfig.maxClockSkewMs, fresh: identity.created });
+    if (replayWindow.notBefore > Date.now()) {
+      log.warn({ notBefore: replayWindow.notBefore }, 'no replay record in the data dir: signed requests are refused until notBefore, as an earlier run may have accepted them');
+    }
     const p2p = config.node.p2p;
-    const libp2p = await createP2pNode({
-      listen: config.node.listen,
-      privateKey: await libp2pPrivateKey(identity),
-      maxConnections: p2p.maxConnections,
-      inboundPerHostPerSecond: p2p.inboundPerHostPerSecond,
-      maxPendingInbound: p2p.maxPendingInbound,
-    });
+    const guard = new ConnectionGuard(p2p);
+    const libp2p = await createP2pNode({ listen: config.node.listen, privateKey: await libp2pPrivateKey(identity), limits: p2p, guard });
+    guard.attach(libp2p);
     this.libp2p = libp2p;
-    const rpc = new RpcServer(libp2p, config.node.rpc, log.child({ scope: 'rpc' }));
+    this.guard = guard;
+    const rpc = new RpcServer(
+      libp2p,
+      {
+        ...rpcConfig,
+        rateLimit: { perSecond: rpcConfig.rateLimit.perSecond, burst: rpcConfig.rateLimit.burst },
+        hostRateLimit: { perSecond: rpcConfig.rateLimit.perHostPerSecond, burst: rpcConfig.rateLimit.perHostBurst },
+        replayWindow,
+      },
+      log.child({ scope: 'rpc' }),
+    );
     this.rpc = rpc;
     this.host = new PluginHost(config.plugins, {
       log,
@@ -58,6 +72,7 @@ export class PlexusNode {
     try {
       await this.host.start();
     } catch (err) {
+      guard.stop();
       await Promise.resolve(libp2p.stop()).catch(() => undefined);
       throw err;
     }
@@ -98,6 +113,7 @@ export class PlexusNode {
         connections: this.libp2p?.getConnections().length ?? 0,
       },
       rpc: this.rpc?.stats,
+      p2p: this.guard === undefined ? undefined : { pendingInbound: this.guard.pendingCount, ...this.guard.stats },
       plugins: (await this.host?.status()) ?? {},
     };
   }
@@ -105,6 +121,7 @@ export class PlexusNode {
   async stop(): Promise<void> {
     await this.admin?.stop();
     await this.host?.stop();
+    this.guard?.stop();
     await this.libp2p?.stop();
     this.log.info('node stopped');
   }

@@ -81,6 +81,12 @@ const REJECTIONS: { name: string; code: string; auth: unknown; input?: SignInput
     auth: signRequest(INPUT, KEY, NOW - 1000),
     policy: { maxSkewMs: 30_000, notBefore: NOW - 999 },
   },
+  {
+    name: 'ahead by more than maxForwardSkewMs, although within maxSkewMs',
+    code: 'ERR_TIMESTAMP_STALE',
+    auth: signRequest(INPUT, KEY, NOW + 5_001),
+    policy: { maxSkewMs: 30_000, maxForwardSkewMs: 5_000, notBefore: NOW - 3_600_000 },
+  },
 ];
 
 for (const c of REJECTIONS) {
@@ -100,7 +106,7 @@ test('ERR_TIMESTAMP_STALE carries the server time and the skew', () => {
   } catch (err) {
     assert.ok(err instanceof PlexusError);
     assert.equal(err.code, 'ERR_TIMESTAMP_STALE');
-    assert.deepEqual(err.data, { serverTime: NOW, maxSkewMs: 30_000 });
+    assert.deepEqual(err.data, { serverTime: NOW, maxSkewMs: 30_000, maxForwardSkewMs: 30_000, notBefore: POLICY.notBefore });
   }
 });
 
@@ -224,4 +230,10 @@ test('RateLimiter: a peer dropped by the idle sweep comes back with a full bucke
   // Another peer's call after more than a minute sweeps idle buckets.
   assert.equal(rl.take('q', t0 + 61_000), true);
   assert.deepEqual([rl.take('p', t0 + 61_000), rl.take('p', t0 + 61_000), rl.take('p', t0 + 61_000)], [true, true, false]);
+});
+
+test('maxForwardSkewMs bounds the lead only: 5 s ahead and 30 s behind are both fresh', () => {
+  const policy: AuthPolicy = { maxSkewMs: 30_000, maxForwardSkewMs: 5_000, notBefore: NOW - 3_600_000 };
+  assert.equal(verify(signRequest(INPUT, KEY, NOW + 5_000), { policy }), good.pubkey);
+  assert.equal(verify(signRequest(INPUT, KEY, NOW - 30_000), { policy }), good.pubkey);
 });

@@ -198,6 +198,29 @@ const CASES: Case[] = [
     issues: [{ path: 'plugins../missing.js' }],
   },
   {
+    name: 'a YAML alias bomb ("billion laughs") is refused, not expanded',
+    yaml: ['a: &a [x, x, x, x, x, x, x, x, x, x]', ...'bcdefghi'.split('').map((k, i) => `${k}: &${k} [${Array(10).fill(`*${'abcdefghi'[i]}`).join(', ')}]`), 'plugins:', '  store: {}', ''].join('\n'),
+    issues: [{ path: '', message: [/^YAML: .*alias/] }],
+  },
+  {
+    name: 'a forward skew larger than the clock skew',
+    yaml: 'node:\n  rpc: {maxClockSkewMs: 10000, maxForwardSkewMs: 20000}\nplugins:\n  store: {}\n',
+    issues: [{ path: 'node.rpc.maxForwardSkewMs', message: [/maxClockSkewMs/] }],
+  },
+  {
+    name: 'a connection buffer smaller than one frame, and a total smaller than one connection',
+    yaml: 'node:\n  rpc: {maxFrameBytes: 4096, maxBufferedBytesPerConnection: 4096, maxBufferedBytes: 2048}\nplugins:\n  store: {}\n',
+    issues: [
+      { path: 'node.rpc.maxBufferedBytesPerConnection', message: [/maxFrameBytes \+ 4/] },
+      { path: 'node.rpc.maxBufferedBytes', message: [/maxBufferedBytesPerConnection/] },
+    ],
+  },
+  {
+    name: 'allow/deny entries that are not IP networks',
+    yaml: 'node:\n  p2p: {allow: [/ip4/10.0.0.0/ipcidr/8, /dns4/example.org], deny: [10.0.0.1]}\nplugins:\n  store: {}\n',
+    issues: [{ path: 'node.p2p.allow.1', message: [/ipcidr/] }, { path: 'node.p2p.deny.0' }],
+  },
+  {
     name: 'several errors at once are all reported',
     yaml: [
       'node:',
@@ -279,7 +302,31 @@ const VALID: ValidCase[] = [
       assert.equal(cfg.file, 'test.yaml');
       assert.equal(cfg.dir, dir);
       // Defaults are filled in next to the schema.
-      assert.deepEqual(cfg.node.rpc, { maxFrameBytes: 1024 * 1024, maxClockSkewMs: 30_000, maxInFlightPerStream: 256, rateLimit: { perSecond: 2000, burst: 4000 } });
+      assert.deepEqual(cfg.node.rpc, {
+        maxFrameBytes: 1024 * 1024,
+        maxClockSkewMs: 30_000,
+        maxForwardSkewMs: 5_000,
+        maxInFlightPerStream: 256,
+        maxStreamsPerProtocol: 16,
+        maxBufferedBytesPerConnection: 2 * 1024 * 1024,
+        maxBufferedBytes: 32 * 1024 * 1024,
+        frameTimeoutMs: 10_000,
+        rateLimit: { perSecond: 2000, burst: 4000, perHostPerSecond: 2000, perHostBurst: 4000 },
+      });
+      assert.deepEqual(cfg.node.p2p, {
+        maxConnections: 1024,
+        maxConnectionsPerHost: 64,
+        inboundPerHostPerSecond: 100,
+        maxPendingInbound: 256,
+        maxPendingPerHost: 8,
+        handshakeTimeoutMs: 10_000,
+        handshakeTimeoutUnderPressureMs: 2_000,
+        idleTimeoutMs: 30_000,
+        maxStreamsPerConnection: 64,
+        streamWindowBytes: 256 * 1024,
+        allow: [],
+        deny: [],
+      });
       assert.deepEqual(cfg.node.listen, ['/ip4/0.0.0.0/tcp/4001']);
       assert.equal(cfg.node.log.level, 'info');
       const pb = cfg.plugins.find((p) => p.key === 'phonebook');
@@ -340,3 +387,14 @@ test('every configs/*.yaml parses, including dev.yaml and explorer.yaml', async 
   }
 });
 
+
+test('loadConfigFile refuses bytes that are not UTF-8, naming the byte offset', async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'latin1.yaml');
+  const text = Buffer.from('node:\n  name: caf\xe9\nplugins:\n  store: {}\n', 'latin1');
+  await writeFile(file, text);
+  const err = await thrown(() => loadConfigFile(file));
+  assert.ok(err instanceof ConfigError, String(err));
+  assert.equal(err.code, 'ERR_CONFIG_INVALID');
+  assert.match(err.issues[0]!.message, new RegExp(`invalid byte 0xe9 at byte offset ${text.indexOf(0xe9)}`));
+});

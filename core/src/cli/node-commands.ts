@@ -7,6 +7,8 @@ import { NODE_KEY_FILE, loadIdentity, loadOrCreateIdentity, peerIdOf } from '../
 import { PlexusError } from '../errors.js';
 import { createRootLogger } from '../logger.js';
 import { PlexusNode } from '../node.js';
+import { ensureDataDir } from '../data-dir.js';
+import { ReplayWindow } from '../rpc/replay-window.js';
 import { installedPluginNames, loadPlugin } from '../plugin-loader.js';
 import { intFlag, reportError, runCommand } from './support.js';
 import { adminGet, adminSocketPath } from '../admin.js';
@@ -54,7 +56,11 @@ export async function start(opts: { config?: string }): Promise<void> {
   try {
     await node.start();
   } catch (err) {
-    log.fatal({ err }, 'node failed to start');
+    // The one-line message explains a start-up failure (config, address in use, data dir); the
+    // stack helps only a developer, who gets it at debug level (or with $PLEXUS_DEBUG).
+    const code = err instanceof PlexusError ? err.code : 'ERR_INTERNAL';
+    log.debug({ err }, 'node failed to start');
+    log.fatal({ code, reason: err instanceof Error ? err.message : String(err) }, 'node failed to start');
     log.flush();
     reportError(err);
     process.removeAllListeners('SIGINT');
@@ -85,7 +91,10 @@ export async function id(opts: { config?: string; json?: boolean; create?: boole
       const keyFile = join(config.dataDir, NODE_KEY_FILE);
       let identity;
       try {
+        if (opts.create === true) await ensureDataDir(config.dataDir);
         identity = opts.create === true ? await loadOrCreateIdentity(keyFile) : await loadIdentity(keyFile);
+        // A key made now has served nothing: its first start need not wait out a replay window.
+        if (identity.created) await ReplayWindow.initialise(config.dataDir);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
         // A read-only command must not invent a node: the key it made would not be the one the
@@ -144,6 +153,7 @@ function formatStatus(s: Record<string, any>): string {
     `node ${n.name} (${n.peerId})  up ${n.uptimeSeconds}s  rss ${Math.round((n.rssBytes ?? 0) / 1048576)} MB  connections ${n.connections}`,
     ...(n.listen ?? []).map((a: string) => `  ${a}`),
     `rpc: ${s.rpc?.requests ?? 0} requests, errors ${JSON.stringify(s.rpc?.errors ?? {})}`,
+    ...(s.p2p === undefined ? [] : [`p2p: ${Object.entries(s.p2p as Record<string, number>).map(([k, v]) => `${k} ${v}`).join(', ')}`]),
   ];
   for (const [name, st] of Object.entries((s.plugins ?? {}) as Record<string, Record<string, unknown>>)) {
     lines.push(`${name}:`);

@@ -32,14 +32,51 @@ const TopSchema = z.strictObject({
   plugins: z.record(z.string(), z.unknown()).optional(),
 });
 
+/** Larger than any sane role config; a bigger file is a mistake (or an attack on the parser). */
+const MAX_CONFIG_BYTES = 1024 * 1024;
+/** YAML aliases expanded at most; each may copy a whole subtree, so a few nest into billions. */
+const MAX_ALIAS_COUNT = 100;
+
 export async function loadConfigFile(file: string): Promise<ResolvedConfig> {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await readFile(file, 'utf8');
+    bytes = await readFile(file);
   } catch (err) {
     throw new ConfigError([{ file, path: '', message: `cannot read the file: ${(err as Error).message}` }]);
   }
-  return parseConfig(text, file, dirname(resolve(file)));
+  if (bytes.length > MAX_CONFIG_BYTES) throw new ConfigError([{ file, path: '', message: `the file is ${bytes.length} bytes; a config is at most ${MAX_CONFIG_BYTES}` }]);
+  return parseConfig(decodeUtf8(bytes, file), file, dirname(resolve(file)));
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** The text of a config file; invalid UTF-8 is refused (naming the byte offset) rather than replaced by U+FFFD. */
+function decodeUtf8(bytes: Buffer, file: string): string {
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    let lo = 0;
+    let hi = bytes.length;
+    // The longest valid prefix, by bisection; a sequence cut at the boundary is not an error yet.
+    while (hi - lo > 1) {
+      const mid = (lo + hi) >> 1;
+      try {
+        new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(0, mid), { stream: true });
+        lo = mid;
+      } catch {
+        hi = mid;
+      }
+    }
+    // The valid prefix may end inside a sequence whose next byte broke it: name the lead byte.
+    let offset = lo;
+    for (let k = 1; k <= 3 && lo - k >= 0; k++) {
+      const b = bytes[lo - k]!;
+      if ((b & 0xc0) === 0x80) continue;
+      if (b >= 0xc0) offset = lo - k;
+      break;
+    }
+    throw new ConfigError([{ file, path: '', message: `not UTF-8: invalid byte 0x${bytes[offset]!.toString(16).padStart(2, '0')} at byte offset ${offset}` }]);
+  }
 }
 
 /**
@@ -52,7 +89,13 @@ export async function parseConfig(text: string, file: string, dir: string): Prom
   if (doc.errors.length > 0) {
     throw new ConfigError(doc.errors.map((e) => ({ file, path: '', message: `YAML: ${e.message.split('\n')[0]}` })));
   }
-  const raw = (doc.toJS() ?? {}) as unknown;
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) ?? {};
+  } catch (err) {
+    // yaml throws a ReferenceError when aliases expand beyond maxAliasCount (a "billion laughs").
+    throw new ConfigError([{ file, path: '', message: `YAML: ${(err as Error).message} (at most ${MAX_ALIAS_COUNT} alias expansions)` }]);
+  }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new ConfigError([{ file, path: '', message: 'expected a mapping with `node:` and `plugins:`' }]);
   }

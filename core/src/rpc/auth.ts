@@ -20,9 +20,18 @@ export function signRequest(input: SignInput, key: Ed25519KeyPair, now = Date.no
 }
 
 export interface AuthPolicy {
-  /** Largest accepted |server clock - request ts|, in ms. */
+  /** Largest accepted age (server clock - request ts), in ms; nonces are remembered this long. */
   maxSkewMs: number;
-  /** Requests signed before this instant are stale: nonces seen before a restart are not remembered. */
+  /**
+   * Largest accepted lead (request ts - server clock), in ms. Default `maxSkewMs`. A request signed
+   * ahead of time stays fresh for lead + age, so the lead is kept small (`rpc.maxForwardSkewMs`).
+   */
+  maxForwardSkewMs?: number;
+  /**
+   * Requests signed before this instant are stale: nonces seen before a restart are not
+   * remembered, so a restarted server refuses every ts an earlier run may have accepted
+   * (see ReplayWindow).
+   */
   notBefore: number;
 }
 
@@ -39,9 +48,11 @@ export function verifyRequestAuth(input: SignInput, auth: unknown, policy: AuthP
   }
   const ts = a.ts as number;
   if (!verifyEnvelope({ ...input, ts, nonce: a.nonce }, a.sig, a.pubkey)) throw new PlexusError('ERR_SIGNATURE_INVALID', 'signature does not verify');
-  if (Math.abs(now - ts) > policy.maxSkewMs || ts < policy.notBefore) {
-    throw new PlexusError('ERR_TIMESTAMP_STALE', `request timestamp ${ts} is outside the allowed window (server time ${now}, skew ${policy.maxSkewMs} ms)`, {
-      data: { serverTime: now, maxSkewMs: policy.maxSkewMs },
+  const maxForwardSkewMs = policy.maxForwardSkewMs ?? policy.maxSkewMs;
+  if (now - ts > policy.maxSkewMs || ts - now > maxForwardSkewMs || ts < policy.notBefore) {
+    const why = ts < policy.notBefore && now - ts <= policy.maxSkewMs ? `signed before this node's restart window (${policy.notBefore})` : 'outside the allowed window';
+    throw new PlexusError('ERR_TIMESTAMP_STALE', `request timestamp ${ts} is ${why} (server time ${now}, ${policy.maxSkewMs} ms back, ${maxForwardSkewMs} ms ahead)`, {
+      data: { serverTime: now, maxSkewMs: policy.maxSkewMs, maxForwardSkewMs, notBefore: policy.notBefore },
     });
   }
   if (!replay.remember(`${a.pubkey}:${a.nonce}`, ts + policy.maxSkewMs, now)) {
@@ -80,13 +91,13 @@ export class ReplayCache {
 }
 
 export interface RateLimit {
-  /** Sustained requests per second per peer. */
+  /** Sustained requests per second per key (a peer, or a remote address); 0 disables. */
   perSecond: number;
   /** Requests a peer may send at once after being idle. */
   burst: number;
 }
 
-/** Token bucket per peer; idle buckets are dropped so the map does not grow without bound. */
+/** Token bucket per key (peer id or host); idle buckets are dropped so the map does not grow without bound. */
 export class RateLimiter {
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
   private lastSweep = 0;

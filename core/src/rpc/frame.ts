@@ -3,7 +3,8 @@ import { PlexusError } from '../errors.js';
 /**
  * Frames: a 4-byte big-endian unsigned length, then that many bytes of UTF-8 JSON.
  * The decoder is incremental (bytes arrive in arbitrary chunks) and refuses a declared length
- * above `maxFrameBytes` before buffering it, so a hostile peer cannot make us allocate.
+ * above `maxFrameBytes` before buffering it, so a hostile peer cannot make us allocate. How many
+ * unfinished bytes a peer may make us hold, and for how long, is the RPC server's budget.
  */
 export const FRAME_HEADER_BYTES = 4;
 export const DEFAULT_MAX_FRAME_BYTES = 1024 * 1024;
@@ -18,9 +19,13 @@ export function encodeFrame(value: unknown): Uint8Array {
 
 export type DecodedFrame = { ok: true; value: unknown } | { ok: false; error: PlexusError };
 
+const EMPTY = Buffer.alloc(0);
+
+/** Incremental decoder of one stream's frames (requests on a server, answers on a client). */
 export class FrameDecoder {
-  private chunks: Buffer[] = [];
-  private buffered = 0;
+  /** The unfinished frame: `buf[0, len)`, always starting at a frame boundary. */
+  private buf: Buffer = EMPTY;
+  private len = 0;
 
   constructor(private readonly maxFrameBytes = DEFAULT_MAX_FRAME_BYTES) {}
 
@@ -28,44 +33,80 @@ export class FrameDecoder {
    * Feeds bytes; returns the frames completed so far. Throws ERR_FRAME_TOO_LARGE when a header
    * declares an oversize body: the stream cannot be resynchronised after that and must be closed.
    * A body that is not JSON yields `{ok:false}` and decoding continues with the next frame.
+   *
+   * Complete frames are parsed straight from `data`; only the unfinished tail is copied, into one
+   * buffer that grows by doubling up to the declared frame size. Keeping views of the chunks
+   * instead would pin the transport's larger read buffers, and one object per chunk would let a
+   * peer sending one byte at a time cost far more memory than the bytes it sent.
    */
   push(data: Uint8Array): DecodedFrame[] {
-    this.chunks.push(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
-    this.buffered += data.byteLength;
+    const input = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     const out: DecodedFrame[] = [];
-    for (;;) {
-      if (this.buffered < FRAME_HEADER_BYTES) break;
-      const head = this.peek(FRAME_HEADER_BYTES);
-      const length = head.readUInt32BE(0);
-      if (length > this.maxFrameBytes) {
-        throw new PlexusError('ERR_FRAME_TOO_LARGE', `frame of ${length} bytes exceeds the limit of ${this.maxFrameBytes}`, {
-          data: { limit: this.maxFrameBytes, declared: length },
-        });
+    let pos = 0;
+    if (this.len > 0) {
+      if (this.len < FRAME_HEADER_BYTES) {
+        pos = Math.min(FRAME_HEADER_BYTES - this.len, input.length);
+        this.append(input.subarray(0, pos));
+        if (this.len < FRAME_HEADER_BYTES) return out;
       }
-      if (this.buffered < FRAME_HEADER_BYTES + length) break;
-      const frame = this.take(FRAME_HEADER_BYTES + length).subarray(FRAME_HEADER_BYTES);
-      out.push(parseBody(frame));
+      const total = FRAME_HEADER_BYTES + this.declared(this.buf, 0);
+      const take = Math.min(total - this.len, input.length - pos);
+      this.append(input.subarray(pos, pos + take));
+      pos += take;
+      if (this.len < total) return out;
+      out.push(parseBody(this.buf.subarray(FRAME_HEADER_BYTES, total)));
+      this.buf = EMPTY;
+      this.len = 0;
     }
+    while (input.length - pos >= FRAME_HEADER_BYTES) {
+      const total = FRAME_HEADER_BYTES + this.declared(input, pos);
+      if (input.length - pos < total) break;
+      out.push(parseBody(input.subarray(pos + FRAME_HEADER_BYTES, pos + total)));
+      pos += total;
+    }
+    if (pos < input.length) this.append(input.subarray(pos));
     return out;
   }
 
+  /** Bytes of the unfinished frame received so far. */
   get pendingBytes(): number {
-    return this.buffered;
+    return this.len;
   }
 
-  private peek(n: number): Buffer {
-    if (this.chunks[0]!.length >= n) return this.chunks[0]!;
-    this.chunks = [Buffer.concat(this.chunks)];
-    return this.chunks[0]!;
+  /** Memory held for the unfinished frame (at most twice `pendingBytes`); what budgets charge. */
+  get retainedBytes(): number {
+    return this.len === 0 ? 0 : this.buf.length;
   }
 
-  private take(n: number): Buffer {
-    const all = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
-    const frame = all.subarray(0, n);
-    const rest = all.subarray(n);
-    this.chunks = rest.length > 0 ? [rest] : [];
-    this.buffered = rest.length;
-    return frame;
+  /** The declared body length at `at`, refused above the limit before any of the body is kept. */
+  private declared(src: Buffer, at: number): number {
+    const length = src.readUInt32BE(at);
+    if (length > this.maxFrameBytes) {
+      throw new PlexusError('ERR_FRAME_TOO_LARGE', `frame of ${length} bytes exceeds the limit of ${this.maxFrameBytes}`, {
+        data: { limit: this.maxFrameBytes, declared: length },
+      });
+    }
+    return length;
+  }
+
+  private append(bytes: Buffer): void {
+    const needed = this.len + bytes.length;
+    if (needed > this.buf.length) {
+      // Never more than the frame being assembled needs: its header is known once 4 bytes are in.
+      const ceiling = needed >= FRAME_HEADER_BYTES ? FRAME_HEADER_BYTES + this.declaredOf(bytes) : needed;
+      const next = Buffer.allocUnsafe(Math.max(needed, Math.min(Math.max(this.buf.length * 2, 64), ceiling)));
+      this.buf.copy(next, 0, 0, this.len);
+      this.buf = next;
+    }
+    bytes.copy(this.buf, this.len);
+    this.len = needed;
+  }
+
+  /** Declared length of the frame `buf[0, len) + bytes` starts (its first 4 bytes are there). */
+  private declaredOf(bytes: Buffer): number {
+    if (this.len >= FRAME_HEADER_BYTES) return this.buf.readUInt32BE(0);
+    const head = Buffer.concat([this.buf.subarray(0, this.len), bytes.subarray(0, FRAME_HEADER_BYTES - this.len)]);
+    return this.declared(head, 0);
   }
 }
 

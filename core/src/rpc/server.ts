@@ -2,16 +2,40 @@ import type { Libp2p } from 'libp2p';
 import type { Connection, Stream } from '@libp2p/interface';
 import { PlexusError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { hostKeyOf } from '../p2p/host-key.js';
 import { FrameDecoder, encodeFrame } from './frame.js';
+import { FrameBudget } from './frame-budget.js';
 import { type RateLimit, RateLimiter, ReplayCache, verifyRequestAuth } from './auth.js';
+import { checkParamsJson } from './json-guard.js';
+import type { ReplayWindow } from './replay-window.js';
+import { isUnavailableError } from './unavailable.js';
 import { parseParams, protocolId, type RpcMethods, type RpcResponseFrame } from './types.js';
 
+const MiB = 1024 * 1024;
+
+/** Limits of an RpcServer; a node takes them from `node.rpc` (defaults in config/node-schema.ts). */
 export interface RpcServerOptions {
   maxFrameBytes: number;
+  /** Largest accepted age of a signed request, in ms. */
   maxClockSkewMs: number;
+  /** Largest accepted lead of a signed request over our clock, in ms. Default min(5 s, maxClockSkewMs). */
+  maxForwardSkewMs?: number;
+  /** Per-peer-id token bucket. */
   rateLimit: RateLimit;
-  /** Requests handled at once on one stream; further frames wait (backpressure on the peer). */
+  /** Per remote address (IPv4, IPv6 /64) token bucket, since peer ids are free. Default: none. */
+  hostRateLimit?: RateLimit;
+  /** Requests handled at once on one stream; further frames wait (the stream is paused). */
   maxInFlightPerStream: number;
+  /** Inbound streams of one protocol per connection. Default 16. */
+  maxStreamsPerProtocol?: number;
+  /** Bytes of unfinished frames one connection may hold. Default max(2 MiB, maxFrameBytes + 4). */
+  maxBufferedBytesPerConnection?: number;
+  /** Bytes of unfinished frames all connections may hold. Default 32 MiB (at least the above). */
+  maxBufferedBytes?: number;
+  /** A frame must be complete this long after its first byte. Default 10 s. */
+  frameTimeoutMs?: number;
+  /** Persisted replay record (a node's data dir); default: in memory, nothing before construction accepted. */
+  replayWindow?: ReplayWindow;
 }
 
 type RequestId = number | string | null;
@@ -24,14 +48,18 @@ export interface RpcStats {
 
 /**
  * Serves plugin methods over libp2p. One stream carries many requests, answered by id, possibly
- * out of order. Every failure of one request is answered with a coded error on that request; only
- * an oversize frame closes the stream (the framing cannot resynchronise). Nothing a peer sends can
- * throw out of a handler into libp2p.
+ * out of order. Every failure of one request is answered with a coded error on that request; an
+ * oversize frame closes the stream (the framing cannot resynchronise), and a connection whose
+ * unfinished frames exceed their byte budget or deadline is closed. Nothing a peer sends can throw
+ * out of a handler into libp2p.
  */
 export class RpcServer {
   private readonly replay = new ReplayCache();
   private readonly limiter: RateLimiter;
+  private readonly hostLimiter: RateLimiter;
+  private readonly budget: FrameBudget<Connection>;
   private readonly startedAt = Date.now();
+  private lastUnavailableLog = 0;
   readonly stats: RpcStats = { requests: 0, errors: {} };
 
   constructor(
@@ -40,6 +68,14 @@ export class RpcServer {
     private readonly log: Logger,
   ) {
     this.limiter = new RateLimiter(options.rateLimit);
+    this.hostLimiter = new RateLimiter(options.hostRateLimit ?? { perSecond: 0, burst: 1 });
+    const perConnection = options.maxBufferedBytesPerConnection ?? Math.max(2 * MiB, options.maxFrameBytes + 4);
+    this.budget = new FrameBudget({ perConnection, total: Math.max(options.maxBufferedBytes ?? 32 * MiB, perConnection) }, (connection) => {
+      const err = new PlexusError('ERR_BUFFER_LIMIT', 'the node holds too many unfinished frames; this connection held the most');
+      this.count(err);
+      this.log.debug({ peer: connection.remotePeer.toString(), remote: connection.remoteAddr.toString() }, 'closing the largest holder of unfinished frames');
+      connection.abort(err);
+    });
   }
 
   /**
@@ -51,7 +87,7 @@ export class RpcServer {
       throw new PlexusError('ERR_INTERNAL', `plugin '${plugin}' may serve /plexus/${plugin}/<major> only, not '${protocol.slice(0, 80)}'`);
     }
     await this.libp2p.handle(protocol, (stream, connection) => this.handleStream(protocol, methods, stream, connection, log), {
-      maxInboundStreams: 64,
+      maxInboundStreams: this.options.maxStreamsPerProtocol ?? 16,
     });
   }
 
@@ -61,7 +97,11 @@ export class RpcServer {
 
   private async handleStream(protocol: string, methods: RpcMethods, stream: Stream, connection: Connection, log: Logger): Promise<void> {
     const peer = connection.remotePeer.toString();
+    const host = hostKeyOf(connection.remoteAddr);
     const decoder = new FrameDecoder(this.options.maxFrameBytes);
+    const charge = this.budget.stream(connection);
+    const frameTimeoutMs = this.options.frameTimeoutMs ?? 10_000;
+    let frameTimer: NodeJS.Timeout | undefined;
     let writeChain: Promise<void> = Promise.resolve();
     let inFlight = 0;
     let release: (() => void) | undefined;
@@ -70,6 +110,26 @@ export class RpcServer {
         if (stream.writeStatus !== 'writable') return;
         if (!stream.send(encodeFrame(frame))) await stream.onDrain();
       }).catch(() => undefined);
+    };
+    // The peer holds our memory without finishing: answer why, then drop the whole connection
+    // (a new stream would only start over). The abort waits one turn so the answer is written.
+    const closeConnection = (err: PlexusError): void => {
+      this.count(err);
+      log.debug({ peer, remote: connection.remoteAddr.toString(), code: err.code }, 'closing an rpc connection');
+      write({ id: null, error: err.toWire() });
+      setImmediate(() => connection.abort(err));
+    };
+    const armDeadline = (restart: boolean): void => {
+      if (decoder.pendingBytes === 0 || restart) {
+        clearTimeout(frameTimer);
+        frameTimer = undefined;
+      }
+      if (decoder.pendingBytes > 0 && frameTimer === undefined) {
+        frameTimer = setTimeout(
+          () => closeConnection(new PlexusError('ERR_FRAME_TIMEOUT', `a frame was not completed within ${frameTimeoutMs} ms`, { data: { limit: frameTimeoutMs } })),
+          frameTimeoutMs,
+        );
+      }
     };
     try {
       for await (const chunk of stream) {
@@ -83,6 +143,14 @@ export class RpcServer {
           await stream.close().catch(() => undefined);
           return;
         }
+        const verdict = charge.set(decoder.retainedBytes);
+        if (verdict !== 'ok') {
+          const limit = verdict === 'connection' ? 'rpc.maxBufferedBytesPerConnection' : 'rpc.maxBufferedBytes';
+          closeConnection(new PlexusError('ERR_BUFFER_LIMIT', `unfinished frames on this connection exceed ${limit}`, { data: { limit } }));
+          return;
+        }
+        // A frame completed in this chunk means the unfinished one is new: its deadline starts now.
+        armDeadline(frames.length > 0);
         for (const frame of frames) {
           if (!frame.ok) {
             this.count(frame.error);
@@ -90,15 +158,22 @@ export class RpcServer {
             continue;
           }
           inFlight++;
-          void this.dispatch(protocol, methods, frame.value, peer, log).then((response) => {
+          void this.dispatch(protocol, methods, frame.value, peer, host, log).then((response) => {
             write(response);
             inFlight--;
             release?.();
           });
           if (inFlight >= this.options.maxInFlightPerStream) {
-            // Stop reading until a request finishes: yamux's window then pushes back on the peer.
+            // Stop reading until a request finishes. Pausing stops yamux's window updates, so the
+            // peer can send at most one window more; the frame deadline waits while we do.
+            clearTimeout(frameTimer);
+            frameTimer = undefined;
+            // A peer that already closed its side sends nothing more: there is nothing to pause.
+            if (stream.readStatus === 'readable') stream.pause();
             await new Promise<void>((resolve) => (release = resolve));
             release = undefined;
+            if (stream.readStatus === 'paused') stream.resume();
+            armDeadline(true);
           }
         }
       }
@@ -106,10 +181,13 @@ export class RpcServer {
     } catch (err) {
       log.debug({ err, peer }, 'rpc stream ended with an error');
       stream.abort(err as Error);
+    } finally {
+      clearTimeout(frameTimer);
+      charge.release();
     }
   }
 
-  private async dispatch(protocol: string, methods: RpcMethods, value: unknown, peer: string, log: Logger): Promise<RpcResponseFrame> {
+  private async dispatch(protocol: string, methods: RpcMethods, value: unknown, peer: string, host: string, log: Logger): Promise<RpcResponseFrame> {
     this.stats.requests++;
     let id: RequestId = null;
     try {
@@ -118,27 +196,50 @@ export class RpcServer {
       if ((typeof req.id === 'number' && Number.isSafeInteger(req.id)) || (typeof req.id === 'string' && req.id.length <= 64)) id = req.id;
       else throw new PlexusError('ERR_REQUEST_INVALID', 'id must be an integer or a string of at most 64 chars');
       if (typeof req.method !== 'string') throw new PlexusError('ERR_REQUEST_INVALID', 'method must be a string');
-      if (!this.limiter.take(peer)) throw new PlexusError('ERR_RATE_LIMITED', 'rate limit exceeded for this peer');
+      if (!this.limiter.take(peer)) throw new PlexusError('ERR_RATE_LIMITED', 'rate limit exceeded for this peer', { data: { scope: 'peer' } });
+      if (!this.hostLimiter.take(host)) throw new PlexusError('ERR_RATE_LIMITED', 'rate limit exceeded for this address', { data: { scope: 'host' } });
       const method = Object.hasOwn(methods, req.method) ? methods[req.method] : undefined;
       if (method === undefined) throw new PlexusError('ERR_METHOD_UNKNOWN', `unknown method '${req.method.slice(0, 64)}' on ${protocol}`);
       const params = req.params ?? {};
+      checkParamsJson(params);
       let signer: string | undefined;
       if (method.mutating) {
-        signer = verifyRequestAuth(
-          { protocol, audience: this.libp2p.peerId.toString(), method: req.method, params },
-          req.auth,
-          { maxSkewMs: this.options.maxClockSkewMs, notBefore: this.startedAt },
-          this.replay,
-        );
+        const window = this.options.replayWindow;
+        const policy = {
+          maxSkewMs: this.options.maxClockSkewMs,
+          maxForwardSkewMs: this.options.maxForwardSkewMs ?? Math.min(5000, this.options.maxClockSkewMs),
+          notBefore: window?.notBefore ?? this.startedAt,
+        };
+        signer = verifyRequestAuth({ protocol, audience: this.libp2p.peerId.toString(), method: req.method, params }, req.auth, policy, this.replay);
+        // The ts must be on record before the handler runs, so no later run accepts it again.
+        await window?.admit((req.auth as { ts: number }).ts);
       }
       const result = await method.handler(parseParams(method, params), { peer, signer, method: req.method, log });
       return { id, result: result ?? null };
     } catch (err) {
-      this.count(err);
-      if (err instanceof PlexusError) return { id, error: err.toWire() };
-      log.error({ err, peer }, 'rpc handler failed');
-      return { id, error: { code: 'ERR_INTERNAL', message: 'internal error' } };
+      return { id, error: this.answerFor(err, peer, log) };
     }
+  }
+
+  /** The wire error for a failed request; only a real bug is ERR_INTERNAL and logged as an error. */
+  private answerFor(err: unknown, peer: string, log: Logger): { code: string; message: string; data?: Record<string, unknown> } {
+    if (err instanceof PlexusError) {
+      this.count(err);
+      return err.toWire();
+    }
+    if (isUnavailableError(err)) {
+      const unavailable = new PlexusError('ERR_UNAVAILABLE', 'a backing service (the store) is not reachable; retry later');
+      this.count(unavailable);
+      // An outage fails every request: one line per 10 s is enough to see it.
+      if (Date.now() - this.lastUnavailableLog > 10_000) {
+        this.lastUnavailableLog = Date.now();
+        log.warn({ reason: (err as Error).message }, 'rpc requests fail: a backing service is unavailable');
+      }
+      return unavailable.toWire();
+    }
+    this.count(err);
+    log.error({ err, peer }, 'rpc handler failed');
+    return { code: 'ERR_INTERNAL', message: 'internal error' };
   }
 
   private count(err: unknown): void {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 /** A temp dir removed when the test ends, pass or fail. */
 export async function tempDir(t: TestContext, prefix = 'plexus-core-'): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
   return dir;
 }
 

@@ -23,7 +23,7 @@ async function plexus(args: string[]): Promise<{ code: number; stdout: string; s
 
 test('plexus dns corefile --config prints the Corefile; a bad config exits 2', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'plexus-dns-cli-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
   const file = join(dir, 'dns.yaml');
   await writeFile(file, 'node: { name: dns1 }\nplugins:\n  store: { bind: 10.1.0.1, port: 6378, password: SECRET }\n  dns: { zones: [gateway.tf], forwarders: [9.9.9.9] }\n');
   const ok = await plexus(['dns', 'corefile', '--config', file]);
@@ -40,7 +40,7 @@ test('plexus dns corefile --config prints the Corefile; a bad config exits 2', a
 
 test("plexus dns corefile --address: the master's password from replicaOf, --password-file or $PLEXUS_STORE_PASSWORD", async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'plexus-dns-cli-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
   const file = join(dir, 'dns.yaml');
   await writeFile(join(dir, 'master.pw'), 'master-secret\n');
   await writeFile(join(dir, 'flag.pw'), 'flag-secret\n');

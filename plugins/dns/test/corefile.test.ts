@@ -94,7 +94,7 @@ test('storeEndpoint: managed and external store blocks', () => {
 
 test('corefileFromConfig: a whole role config with a passwordFile', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'plexus-dns-corefile-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
   await writeFile(join(dir, 'redis.pw'), 'from-file\n');
   const yaml = [
     'node: { name: dns1 }',
@@ -109,7 +109,7 @@ test('corefileFromConfig: a whole role config with a passwordFile', async (t) =>
 
 test("corefileFromConfig: --address on a DNS node's replica takes the master's password; --password-file and the env win", async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'plexus-dns-corefile-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
   await writeFile(join(dir, 'master.pw'), 'master-secret\n');
   await writeFile(join(dir, 'other.pw'), 'from-flag\n');
   const yaml = [
@@ -132,7 +132,7 @@ test("corefileFromConfig: --address on a DNS node's replica takes the master's p
 
 test('corefileFromConfig: a managed store without a configured password uses the one it generated', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'plexus-dns-corefile-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
   const yaml = ['node: { name: dns1, dataDir: data }', 'plugins:', '  store: { port: 6390 }', '  dns: { zones: [gateway.tf] }'].join('\n');
   const cfg = await parseConfig(yaml, join(dir, 'dns.yaml'), dir);
   assert.doesNotMatch(await corefileFromConfig(cfg), /password/, 'not started yet: nothing generated');

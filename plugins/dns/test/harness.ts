@@ -55,7 +55,7 @@ export function fileCleanup(): Cleanup & { run(): Promise<void> } {
 /** Starts the plugin on a free loopback port against `redis`; stopped when the test (or file) ends, even on failure. */
 export async function startDns(t: Cleanup, redis: RedisServer, raw: Record<string, unknown>): Promise<RunningDns> {
   const dir = await mkdtemp(join(tmpdir(), 'plexus-dns-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
   const config = DnsConfigSchema.parse({ listen: ['127.0.0.1:0'], ...raw });
   const store = await startStore(t, redis, dir);
   const service = new DnsService(makeContext(config, store, dir));

@@ -88,7 +88,7 @@ test('start fails with ERR_UNAVAILABLE when the store cannot be read, and leaves
   const redis = await startRedis();
   t.after(() => redis.stop());
   const dir = await mkdtemp(join(tmpdir(), 'plexus-dns-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
   const store = await startStore(t, redis, dir);
   // The store plugin runs, but its redis is gone: serving empty zones would be worse than failing.
   await redis.stop();

@@ -13,10 +13,14 @@ import { plugin, storeConfigSchema, type StoreConfig } from '../src/index.js';
 import { freePort } from '@plexus/core';
 export { freePort };
 
-/** A temp dir removed when the test ends, pass or fail. */
+/**
+ * A temp dir removed when the test ends, pass or fail. Retried: a redis-server still flushing its
+ * AOF while the test ends can add a file between rm's listing and its rmdir (ENOTEMPTY), and a
+ * throwing hook would skip the hooks that stop the stores, leaving the test file hanging.
+ */
 export async function tempDir(t: TestContext): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'plexus-store-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
   return dir;
 }
 

@@ -11,6 +11,7 @@ import { parseArgs, positiveNumber, usageError } from './lib/args.js';
 const BENCHMARKS: { name: string; file: string; args: string[] }[] = [
   { name: 'registrations', file: 'registrations.js', args: ['--fsync-compare', '--open-rate', '500,1000,1500', '--wait-quiet', '120'] },
   { name: 'dns', file: 'dns.js', args: [] },
+  { name: 'tcprouter', file: 'tcprouter.js', args: [] },
 ];
 
 const USAGE = `usage: node bench/dist/run-all.js [--seconds N] [--json] [--only NAME]

@@ -2,7 +2,7 @@
 # Idempotent set-up of a plexus checkout on Debian: Node.js 24 (project-local, in .tools/node),
 # the Debian packages plexus needs, `npm ci` when the lock file changed, and the TypeScript build.
 #   scripts/setup.sh            what running a node needs (redis-server; dnsutils for the walkthrough)
-#   scripts/setup.sh --test     also what the test suite needs (dig, ip, ...)
+#   scripts/setup.sh --test     also what the test suite and benchmarks need (dig, ip, curl, openssl, haproxy, ...)
 set -euo pipefail
 root=$(cd -P "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -19,7 +19,8 @@ export PATH="$node_dir/bin:$PATH"
 
 packages=(redis-server dnsutils)
 if [ "${1:-}" = "--test" ]; then
-  packages+=(iproute2 procps psmisc)
+  # curl and openssl are the router tests' clients; haproxy is the router benchmark's reference.
+  packages+=(iproute2 procps psmisc curl openssl haproxy)
 fi
 missing=()
 for p in "${packages[@]}"; do
@@ -38,6 +39,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   # Debian starts a system redis on 6379 when it installs it; plexus manages its own instances.
   if [[ " ${missing[*]} " == *" redis-server "* ]] && command -v systemctl >/dev/null && systemctl is-active --quiet redis-server 2>/dev/null; then
     $sudo systemctl disable --now redis-server >&2 || true
+  fi
+  # Likewise haproxy: the benchmark starts its own instance on free loopback ports.
+  if [[ " ${missing[*]} " == *" haproxy "* ]] && command -v systemctl >/dev/null && systemctl is-active --quiet haproxy 2>/dev/null; then
+    $sudo systemctl disable --now haproxy >&2 || true
   fi
 fi
 

@@ -5,7 +5,6 @@ import { PlexusError } from '../errors.js';
 import type { CapabilityMap, CapabilityName } from '../capabilities.js';
 import { type Logger, silentLogger } from '../logger.js';
 import type { NodeInfo, PeerDialer, PluginContext, PluginDefinition, PluginInstance } from '../plugin.js';
-import { parseRecord } from './parse.js';
 import { parseParams, type RpcCall, type RpcMethods, type RpcRegistrar } from '../rpc/types.js';
 
 /** What a test may set on a fake context; everything else gets a harmless default. */
@@ -50,7 +49,7 @@ export function fakeContext<C>(definition: PluginDefinition<C>, rawConfig: unkno
   const refuse = (): Promise<never> => Promise.reject(new PlexusError('ERR_CONNECT', 'a fake context has no network; pass options.peers'));
   return {
     name,
-    config: parseRecord(definition, rawConfig),
+    config: parseConfigBlock(definition, rawConfig),
     dataDir,
     configDir: options.configDir ?? dataDir,
     log,
@@ -95,4 +94,12 @@ export async function startPlugin<C>(
   options.after?.(() => instance.stop());
   await instance.start();
   return { ctx, instance };
+}
+
+/** A config block validated like the core does; a failure names every bad key. */
+function parseConfigBlock<C>(definition: PluginDefinition<C>, raw: unknown): C {
+  const parsed = definition.configSchema.safeParse(raw ?? {});
+  if (parsed.success) return parsed.data;
+  const issues = parsed.error.issues.map((i) => `plugins.${definition.name}.${i.path.join('.')}: ${i.message}`);
+  throw new Error(`invalid test config:\n  ${issues.join('\n  ')}`);
 }

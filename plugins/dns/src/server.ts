@@ -25,8 +25,6 @@ export const TCP_LIMITS = {
 
 export type TcpLimits = { [K in keyof typeof TCP_LIMITS]: number };
 
-/** Kept for callers of the old constant: the idle timeout. */
-export const TCP_IDLE_MS = TCP_LIMITS.idleMs;
 /** How often a refusal because of a limit is logged at most. */
 const LIMIT_LOG_MS = 10_000;
 /** Queries one TCP connection may have in flight (forwarded) at once. */

@@ -19,8 +19,9 @@ export PATH="$node_dir/bin:$PATH"
 
 packages=(redis-server dnsutils)
 if [ "${1:-}" = "--test" ]; then
-  # curl and openssl are the router tests' clients; haproxy is the router benchmark's reference.
-  packages+=(iproute2 procps psmisc curl openssl haproxy)
+  # curl and openssl are the router tests' clients; haproxy is the router benchmark's reference;
+  # nftables is the NAT of the tunnel's network test; Go and hashicorp/yamux build the interop peer.
+  packages+=(iproute2 procps psmisc curl openssl haproxy nftables golang-go golang-github-hashicorp-yamux-dev)
 fi
 missing=()
 for p in "${packages[@]}"; do

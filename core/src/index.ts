@@ -14,6 +14,8 @@ export * from './crypto/ed25519.js';
 export * from './crypto/signatures.js';
 export * from './formats/index.js';
 export { literalLookup } from './net/literal-lookup.js';
+export { YamuxSession, YamuxStream, YamuxProtocolError, type YamuxOptions, YAMUX_INITIAL_WINDOW, YAMUX_HEADER_BYTES, FrameType as YamuxFrameType, Flag as YamuxFlag, GoAwayCode as YamuxGoAwayCode } from './net/yamux.js';
+export { relay, type RelayEnd } from './net/relay.js';
 export * from './identity.js';
 export { createP2pNode } from './p2p/libp2p.js';
 export { loadConfigFile, parseConfig, type ResolvedConfig, type ConfiguredPlugin } from './config/load.js';

@@ -8,3 +8,4 @@ export * from './net.js';
 export * from './hex.js';
 export * from './coredns.js';
 export * from './tcprouter.js';
+export * from './tunnel.js';

@@ -25,6 +25,8 @@ export { devConfigPath } from './config/dev-config.js';
 export { orderPlugins } from './config/order.js';
 export { PluginHost } from './plugin-host.js';
 export { PlexusNode } from './node.js';
+export { runNode } from './cli/node-commands.js';
+export { adminGet, adminSocketPath } from './admin.js';
 export { runCommand, reportError, userIdentity, defaultKeyPath, usage, intFlag, explorerOf, withExplorer, clientFlags, KEY_DEFAULT_HELP, type ClientFlags } from './cli/support.js';
 export { RedisScript } from './store/script.js';
 export { freePort } from './net/free-port.js';

@@ -32,6 +32,19 @@ export async function start(opts: { config?: string }): Promise<void> {
     reportError(err);
     return;
   }
+  await runNode(config, (node) => {
+    if (opts.config === undefined) {
+      process.stderr.write(`plexus dev node is up: peer ${node.peerId}\n  listening on ${node.multiaddrs().join(', ')}\n  data in ${config.dataDir}\n  Ctrl-C stops it.\n`);
+    }
+  });
+}
+
+/**
+ * Runs a node of `config` in the foreground until SIGINT/SIGTERM (a second signal exits at
+ * once): what `plexus start` does, and commands that build their config from flags
+ * (`plexus tunnel`). A start-up failure is reported (one line, exit code) and returns.
+ */
+export async function runNode(config: ResolvedConfig, started?: (node: PlexusNode) => void): Promise<void> {
   const log = await createRootLogger({ level: config.node.log.level, ...(config.node.log.pretty === undefined ? {} : { pretty: config.node.log.pretty }) });
   const node = new PlexusNode(config, log.child({ node: config.node.name }));
   let stopping: Promise<void> | undefined;
@@ -67,9 +80,7 @@ export async function start(opts: { config?: string }): Promise<void> {
     process.removeAllListeners('SIGTERM');
     return;
   }
-  if (opts.config === undefined) {
-    process.stderr.write(`plexus dev node is up: peer ${node.peerId}\n  listening on ${node.multiaddrs().join(', ')}\n  data in ${config.dataDir}\n  Ctrl-C stops it.\n`);
-  }
+  started?.(node);
 }
 
 export async function checkConfig(opts: { config: string; json?: boolean }): Promise<void> {

@@ -1,8 +1,8 @@
-import { DEFAULT_HTTP_PORT, DEFAULT_TLS_PORT, ipSchema, isHostname, listenAddressSchema, normalizeName, portSchema, z } from '@plexus/core';
+import { DEFAULT_HTTP_PORT, DEFAULT_TLS_PORT, DEFAULT_TUNNEL_PORT, ipSchema, isHostname, listenAddressSchema, normalizeName, portSchema, z } from '@plexus/core';
 
 /** Defaults of the `tcprouter` block, next to the schema that applies them (the README lists the same). */
 export const TCPROUTER_DEFAULTS = {
-  listen: { http: '0.0.0.0:80', tls: '0.0.0.0:443' },
+  listen: { http: '0.0.0.0:80', tls: '0.0.0.0:443', clients: `0.0.0.0:${DEFAULT_TUNNEL_PORT}` },
   limits: {
     /** Open connections per port, peeking and relayed alike (each relayed one holds two sockets). */
     maxConnections: 8192,
@@ -16,6 +16,23 @@ export const TCPROUTER_DEFAULTS = {
     connectTimeoutMs: 5_000,
     /** A relayed connection with no byte in either direction for this long is closed. */
     idleTimeoutMs: 300_000,
+  },
+  tunnel: {
+    /** Connections on the clients port, sessions and handshakes in progress together. */
+    maxSessions: 4_096,
+    /** Of those, from one host (IPv4 address or IPv6 /64): a NAT may hide many tunnel clients. */
+    maxPerIp: 128,
+    /** Sessions kept per secret (one per tunnel client and router is normal; several are spread over). */
+    maxSessionsPerSecret: 16,
+    /** Streams (tunnelled connections) open at once in one session; past it the next session is used. */
+    maxStreamsPerSession: 1_024,
+    /** The handshake (stream 1: 0x11 0x11, length, secret) must arrive within this long of the accept. */
+    handshakeTimeoutMs: 10_000,
+    /** Ping every session this often; one unanswered for pingTimeoutMs ends it (dead client dropped). */
+    pingIntervalMs: 30_000,
+    pingTimeoutMs: 10_000,
+    /** Largest receive window a tunnelled stream grows to while it is fast (memory bound per stream). */
+    maxStreamWindowBytes: 8 * 1024 * 1024,
   },
 } as const;
 
@@ -42,6 +59,18 @@ const limitsSchema = z.strictObject({
   idleTimeoutMs: z.number().int().min(1_000).max(86_400_000).default(TCPROUTER_DEFAULTS.limits.idleTimeoutMs),
 });
 
+const T = TCPROUTER_DEFAULTS.tunnel;
+const tunnelSchema = z.strictObject({
+  maxSessions: z.number().int().min(1).max(1_000_000).default(T.maxSessions),
+  maxPerIp: z.number().int().min(1).max(1_000_000).default(T.maxPerIp),
+  maxSessionsPerSecret: z.number().int().min(1).max(1_024).default(T.maxSessionsPerSecret),
+  maxStreamsPerSession: z.number().int().min(1).max(65_536).default(T.maxStreamsPerSession),
+  handshakeTimeoutMs: z.number().int().min(100).max(120_000).default(T.handshakeTimeoutMs),
+  pingIntervalMs: z.number().int().min(100).max(3_600_000).default(T.pingIntervalMs),
+  pingTimeoutMs: z.number().int().min(100).max(600_000).default(T.pingTimeoutMs),
+  maxStreamWindowBytes: z.number().int().min(256 * 1024).max(64 * 1024 * 1024).default(T.maxStreamWindowBytes),
+});
+
 /**
  * `plugins.tcprouter`. Strict: unknown keys are errors. Route names are matched the way SNI and
  * Host are looked up: lowercased, without a trailing dot.
@@ -56,6 +85,8 @@ export const TcprouterConfigSchema = z
       .strictObject({
         http: listenAddressSchema.default(TCPROUTER_DEFAULTS.listen.http),
         tls: listenAddressSchema.default(TCPROUTER_DEFAULTS.listen.tls),
+        /** Where tunnel clients (`plexus tunnel`, the original `trc`) connect: yamux + the 0x11 0x11 handshake. */
+        clients: listenAddressSchema.default(TCPROUTER_DEFAULTS.listen.clients),
       })
       .prefault({}),
     /** Routes of the operator, looked up before the store's: name → `{addr, httpPort, tlsPort}`. Default `{}`. */
@@ -67,10 +98,16 @@ export const TcprouterConfigSchema = z
     catchAll: routeSchema.optional(),
     /** Limits of every port; see TCPROUTER_DEFAULTS. */
     limits: limitsSchema.prefault({}),
+    /** Limits and timers of the clients port and its tunnel sessions; see TCPROUTER_DEFAULTS.tunnel. */
+    tunnel: tunnelSchema.prefault({}),
   })
   .superRefine((c, ctx) => {
-    if (c.listen.http === c.listen.tls && !c.listen.http.endsWith(':0')) {
-      ctx.addIssue({ code: 'custom', path: ['listen', 'tls'], message: `the TLS and HTTP listeners cannot share ${c.listen.tls}` });
+    const seen = new Map<string, string>();
+    for (const k of ['http', 'tls', 'clients'] as const) {
+      const a = c.listen[k];
+      const other = seen.get(a);
+      if (other !== undefined && !a.endsWith(':0')) ctx.addIssue({ code: 'custom', path: ['listen', k], message: `the ${k} and ${other} listeners cannot share ${a}` });
+      seen.set(a, k);
     }
   });
 
@@ -79,3 +116,6 @@ export type TcprouterConfig = z.output<typeof TcprouterConfigSchema>;
 
 /** The limits every port applies. */
 export type RouterLimits = TcprouterConfig['limits'];
+
+/** The limits and timers of the clients port. */
+export type TunnelLimits = TcprouterConfig['tunnel'];

@@ -1,5 +1,5 @@
 import { connect, type Socket } from 'node:net';
-import { formatHostPort, literalLookup } from '@plexus/core';
+import { formatHostPort, literalLookup, type YamuxStream } from '@plexus/core';
 import type { RouterLimits } from './config.js';
 import { TCPROUTER_ERRORS } from './errors.js';
 import { parseHttpHost } from './http-host.js';
@@ -19,6 +19,8 @@ export interface PortContext {
   readonly limits: RouterLimits;
   readonly gate: ConnectionGate;
   readonly table: RouteTable;
+  /** Streams to tunnel clients, by secret (undefined: no session can take one now). */
+  readonly tunnels: { open(secret: string): YamuxStream | undefined } | undefined;
   /** Called once the route is chosen, so a route change can find the connection. */
   routed(conn: RouterConnection, name: string | undefined, match: RouteMatch): void;
   /** Called once, when both sockets are closed. */
@@ -48,6 +50,8 @@ export class RouterConnection {
   private peeked: Buffer = Buffer.alloc(0);
   private timer: NodeJS.Timeout | undefined;
   private backend: Socket | undefined;
+  /** For a tunnel route: the yamux stream to the tunnel client, in place of a backend socket. */
+  private tunnel: YamuxStream | undefined;
   private open = 1;
   private done = false;
   /** The backend accepted: bytes flow both ways. */
@@ -64,7 +68,7 @@ export class RouterConnection {
 
   /** Bytes relayed so far: client → backend (replayed bytes included) and backend → client. */
   get bytes(): { toBackend: number; toClient: number } {
-    return { toBackend: this.backend?.bytesWritten ?? 0, toClient: this.relaying ? this.client.bytesWritten : 0 };
+    return { toBackend: this.backend?.bytesWritten ?? this.tunnel?.bytesOut ?? 0, toClient: this.relaying ? this.client.bytesWritten : 0 };
   }
 
   start(): void {
@@ -72,7 +76,10 @@ export class RouterConnection {
     client.on('error', () => this.destroy());
     client.once('close', (hadError) => {
       // After a clean close the backend finishes on its own (its last bytes may still be in flight).
-      if (hadError || !this.relaying) this.backend?.destroy();
+      if (hadError || !this.relaying) {
+        this.backend?.destroy();
+        this.tunnel?.destroy();
+      }
       this.socketClosed();
     });
     client.on('data', this.onPeek);
@@ -89,6 +96,7 @@ export class RouterConnection {
     clearTimeout(this.timer);
     this.client.destroy();
     this.backend?.destroy();
+    this.tunnel?.destroy();
   }
 
   private readonly onPeek = (chunk: Buffer): void => {
@@ -130,7 +138,8 @@ export class RouterConnection {
     port.routed(this, name, match);
     const { route } = match;
     if (route.clientSecret !== '') {
-      // The tunnel (clients port, yamux sessions) comes later: until then no session exists.
+      const stream = port.tunnels?.open(route.clientSecret);
+      if (stream !== undefined) return this.relayTunnel(stream);
       port.gate.counters.tunnelWithoutSession++;
       port.gate.warn(TCPROUTER_ERRORS.ERR_TCPROUTER_NO_TUNNEL, { name }, 'tcprouter: a tunnel route has no session');
       return this.refuse(502);
@@ -177,6 +186,33 @@ export class RouterConnection {
       };
       client.setTimeout(port.limits.idleTimeoutMs, idle);
       backend.setTimeout(port.limits.idleTimeoutMs, idle);
+    });
+  }
+
+  /**
+   * Relays through a new yamux stream to the tunnel client: the peeked bytes first (the client
+   * peeks the first byte to choose its TLS or plain local service), then both ways untouched.
+   */
+  private relayTunnel(stream: YamuxStream): void {
+    const { port, client } = this;
+    this.tunnel = stream;
+    this.open++;
+    this.relaying = true;
+    port.gate.counters.routed++;
+    port.gate.counters.tunnelled++;
+    stream.on('error', () => this.destroy());
+    stream.once('close', () => {
+      // Reset by the client, its session gone, or closed before both directions ended: cut the visitor too.
+      if (!(stream.readableEnded && stream.writableFinished)) client.destroy();
+      this.socketClosed();
+    });
+    stream.write(this.peeked);
+    this.peeked = Buffer.alloc(0);
+    client.pipe(stream);
+    stream.pipe(client);
+    client.setTimeout(port.limits.idleTimeoutMs, () => {
+      port.gate.bit('idleTimeout', this.ip);
+      this.destroy();
     });
   }
 

@@ -2,12 +2,14 @@ import { TCPROUTER_KEY_PATTERN, definePlugin, fqdnOfTcprouterKey, formatHostPort
 import { TcprouterConfigSchema, type TcprouterConfig } from './config.js';
 import { PortServer } from './port-server.js';
 import { RouteTable, type Route, type RouteSource } from './routes.js';
+import { TunnelServer } from './tunnel-server.js';
 
-export { TcprouterConfigSchema, TCPROUTER_DEFAULTS, type TcprouterConfig, type RouterLimits, type StaticRouteConfig } from './config.js';
+export { TcprouterConfigSchema, TCPROUTER_DEFAULTS, type TcprouterConfig, type RouterLimits, type TunnelLimits, type StaticRouteConfig } from './config.js';
+export { TunnelServer, type TunnelCounters } from './tunnel-server.js';
 export { TCPROUTER_ERRORS } from './errors.js';
 export { parseClientHello, type ClientHelloResult } from './sni.js';
 export { parseHttpHost, hostOf, type HttpHostResult } from './http-host.js';
-export { RouteTable, routeOfValue, MAX_MALFORMED_TRACKED, type Route, type RouteMatch, type RouteSource } from './routes.js';
+export { RouteTable, routeOfValue, secretDigest, MAX_MALFORMED_TRACKED, type Route, type RouteMatch, type RouteSource } from './routes.js';
 export { hostKey, LIMIT_LOG_MS, type PortCounters, type LimitCounters } from './limits.js';
 export { httpResponse } from './connection.js';
 
@@ -24,11 +26,11 @@ export interface RouterRoute {
 
 /**
  * What `tcprouter` offers other plugins (`ctx.capability('router')`): where it listens and where
- * a name goes. Read-only; the tunnel step will add its sessions here.
+ * a name goes. Read-only.
  */
 export interface RouterCapability {
   /** The bound listeners (ports resolved when 0 was configured). */
-  addresses(): { http: HostPort | undefined; tls: HostPort | undefined };
+  addresses(): { http: HostPort | undefined; tls: HostPort | undefined; clients: HostPort | undefined };
   /** The route a connection for `name` takes now (static, store, then catch-all), or undefined. */
   lookup(name: string): RouterRoute | undefined;
 }
@@ -44,6 +46,7 @@ interface Running {
   table: RouteTable;
   http: PortServer;
   tls: PortServer;
+  clients: TunnelServer;
   watcher: StoreWatcher | undefined;
 }
 
@@ -64,9 +67,10 @@ export class TcprouterService implements PluginInstance {
     const store = this.ctx.capability('store');
     try {
       const table = new RouteTable(cfg.routes, cfg.catchAll, log);
-      const http = new PortServer('http', cfg.limits, table, log);
-      const tls = new PortServer('tls', cfg.limits, table, log);
-      this.starting = { table, http, tls };
+      const clients = new TunnelServer(cfg.tunnel, table, log);
+      const http = new PortServer('http', cfg.limits, table, log, clients);
+      const tls = new PortServer('tls', cfg.limits, table, log, clients);
+      this.starting = { table, http, tls, clients };
       // Routes first: a connection accepted before the first load would be refused for nothing.
       this.starting.watcher = await store.watch(
         { patterns: [TCPROUTER_KEY_PATTERN], kind: 'string', accept: (key) => fqdnOfTcprouterKey(key) !== undefined, log },
@@ -75,13 +79,15 @@ export class TcprouterService implements PluginInstance {
           if (moved.length === 0) return;
           http.closeStoreRoutes(moved);
           tls.closeStoreRoutes(moved);
+          clients.dropOrphans();
         },
       );
       await http.listen(parseHostPort(cfg.listen.http, true, true)!);
       await tls.listen(parseHostPort(cfg.listen.tls, true, true)!);
-      this.running = { table, http, tls, watcher: this.starting.watcher };
+      await clients.listen(parseHostPort(cfg.listen.clients, true, true)!);
+      this.running = { table, http, tls, clients, watcher: this.starting.watcher };
       this.starting = {};
-      log.info({ http: fmt(http.address()), tls: fmt(tls.address()), routes: table.counts(), limits: cfg.limits }, 'tcprouter routing');
+      log.info({ http: fmt(http.address()), tls: fmt(tls.address()), clients: fmt(clients.address()), routes: table.counts(), limits: cfg.limits, tunnel: cfg.tunnel }, 'tcprouter routing');
     } catch (err) {
       await this.stop();
       throw err;
@@ -90,11 +96,11 @@ export class TcprouterService implements PluginInstance {
 
   async stop(): Promise<void> {
     // Whatever start() got to, whether it finished or not; cleared first so a second stop() is a no-op.
-    const { http, tls, watcher } = this.running ?? this.starting;
+    const { http, tls, clients, watcher } = this.running ?? this.starting;
     this.running = undefined;
     this.starting = {};
     await watcher?.stop();
-    await Promise.all([http?.stop(), tls?.stop()]);
+    await Promise.all([http?.stop(), tls?.stop(), clients?.stop()]);
   }
 
   capabilities(): Partial<CapabilityMap> {
@@ -102,7 +108,7 @@ export class TcprouterService implements PluginInstance {
     if (r === undefined) return {};
     return {
       router: {
-        addresses: () => ({ http: r.http.address(), tls: r.tls.address() }),
+        addresses: () => ({ http: r.http.address(), tls: r.tls.address(), clients: r.clients.address() }),
         lookup: (name) => {
           const m = r.table.lookup(name.toLowerCase().replace(/\.$/, ''));
           return m === undefined ? undefined : view(m.route, m.source);
@@ -121,8 +127,7 @@ export class TcprouterService implements PluginInstance {
     return {
       routing: true,
       routes,
-      // Every tunnel route until the tunnel step brings sessions: its connections get 502 / a close.
-      tunnelRoutesWithoutSession: routes.tunnel,
+      tunnel: r.clients.status(),
       connectionsOpen: http.open + tls.open,
       bytesRelayed: { toBackend: http.bytes.toBackend + tls.bytes.toBackend, toClient: http.bytes.toClient + tls.bytes.toClient },
       ports: { http, tls },

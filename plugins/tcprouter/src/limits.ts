@@ -31,8 +31,10 @@ export interface LimitCounters {
 /** What happened to the connections of one port (cumulative since start). */
 export interface PortCounters {
   accepted: number;
-  /** Relayed to a backend (the backend accepted). */
+  /** Relayed to a backend (the backend accepted) or through a tunnel. */
   routed: number;
+  /** Of those, relayed through a tunnel session. */
+  tunnelled: number;
   /** No route for the name (HTTP: 404; TLS: closed). */
   unknown: number;
   /** Not a ClientHello / HTTP request, or one without a name and no catch-all (HTTP: 400). */
@@ -51,6 +53,7 @@ export function newPortCounters(): PortCounters {
   return {
     accepted: 0,
     routed: 0,
+    tunnelled: 0,
     unknown: 0,
     malformed: 0,
     tunnelWithoutSession: 0,
@@ -83,8 +86,8 @@ export class ConnectionGate {
   private readonly lastWarn = new Map<string, number>();
 
   constructor(
-    private readonly limits: RouterLimits,
-    private readonly port: 'http' | 'tls',
+    private readonly limits: Pick<RouterLimits, 'maxConnections' | 'maxPerIp'>,
+    private readonly port: 'http' | 'tls' | 'clients',
     private readonly log: Logger,
   ) {}
 

@@ -24,6 +24,7 @@ export class PortServer implements PortContext {
     readonly limits: RouterLimits,
     readonly table: RouteTable,
     private readonly log: Logger,
+    readonly tunnels: PortContext['tunnels'] = undefined,
   ) {
     this.gate = new ConnectionGate(limits, kind, log);
   }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { canonicalIp, decodeService, fqdnOfTcprouterKey, type Logger } from '@plexus/core';
 import type { StaticRouteConfig } from './config.js';
 import { TCPROUTER_ERRORS } from './errors.js';
@@ -49,6 +49,11 @@ export function routeOfValue(raw: string): Route | string {
   return { addr: ip.ip, httpPort: httpport, tlsPort: tlsport, clientSecret: '' };
 }
 
+/** The key of a tunnel secret in the table and in the session pools (never logged with the secret). */
+export function secretDigest(secret: Buffer): string {
+  return createHash('sha256').update(secret).digest('hex');
+}
+
 /** Static routes, the store's routes and the catch-all, looked up in that order. */
 export class RouteTable {
   private readonly staticRoutes: ReadonlyMap<string, Route>;
@@ -59,6 +64,8 @@ export class RouteTable {
   /** Logged once: malformed keys beyond MAX_MALFORMED_TRACKED are skipped without a warning each. */
   private overflowLogged = false;
   private tunnels = 0;
+  /** Tunnel secrets of the store's routes, by SHA-256 (hex): the secret and the names it routes. */
+  private readonly secrets = new Map<string, { secret: Buffer; names: Set<string> }>();
 
   constructor(
     staticRoutes: ReadonlyMap<string, StaticRouteConfig>,
@@ -97,8 +104,46 @@ export class RouteTable {
       if (raw === undefined) this.forgetMalformed(key);
       if (before !== undefined && (route === undefined || !sameRoute(before, route))) moved.push(name);
       this.tunnels += (route?.clientSecret ? 1 : 0) - (before?.clientSecret ? 1 : 0);
+      if (before?.clientSecret) this.unindexSecret(name, before.clientSecret);
+      if (route?.clientSecret) this.indexSecret(name, route.clientSecret);
     }
     return moved;
+  }
+
+  /**
+   * The routes a tunnel client's secret serves: its digest (the session pool's key) and names, or
+   * undefined when no store route has that secret. The bytes are compared in constant time.
+   */
+  tunnelSecret(presented: Buffer): { digest: string; names: ReadonlySet<string> } | undefined {
+    const digest = secretDigest(presented);
+    const entry = this.secrets.get(digest);
+    if (entry === undefined || entry.secret.length !== presented.length || !timingSafeEqual(entry.secret, presented)) return undefined;
+    return { digest, names: entry.names };
+  }
+
+  /** Whether some store route still has the secret of this digest. */
+  hasSecretDigest(digest: string): boolean {
+    return this.secrets.has(digest);
+  }
+
+  /** The names routed to the secret of this digest (empty when none). */
+  namesOfSecret(digest: string): string[] {
+    return [...(this.secrets.get(digest)?.names ?? [])];
+  }
+
+  private indexSecret(name: string, secret: string): void {
+    const bytes = Buffer.from(secret, 'utf8');
+    const digest = secretDigest(bytes);
+    let entry = this.secrets.get(digest);
+    if (entry === undefined) this.secrets.set(digest, (entry = { secret: bytes, names: new Set() }));
+    entry.names.add(name);
+  }
+
+  private unindexSecret(name: string, secret: string): void {
+    const digest = secretDigest(Buffer.from(secret, 'utf8'));
+    const entry = this.secrets.get(digest);
+    entry?.names.delete(name);
+    if (entry?.names.size === 0) this.secrets.delete(digest);
   }
 
   private parse(key: string, raw: string): Route | undefined {

@@ -6,11 +6,22 @@ import { plugin, TCPROUTER_DEFAULTS, TcprouterConfigSchema } from '../src/index.
 
 test('defaults', () => {
   assert.deepEqual(TcprouterConfigSchema.parse({}), {
-    listen: { http: '0.0.0.0:80', tls: '0.0.0.0:443' },
+    listen: { http: '0.0.0.0:80', tls: '0.0.0.0:443', clients: '0.0.0.0:18000' },
     routes: new Map(),
     limits: { maxConnections: 8192, maxPerIp: 256, peekTimeoutMs: 5000, maxPeekBytes: 16384, connectTimeoutMs: 5000, idleTimeoutMs: 300000 },
+    tunnel: {
+      maxSessions: 4096,
+      maxPerIp: 128,
+      maxSessionsPerSecret: 16,
+      maxStreamsPerSession: 1024,
+      handshakeTimeoutMs: 10000,
+      pingIntervalMs: 30000,
+      pingTimeoutMs: 10000,
+      maxStreamWindowBytes: 8388608,
+    },
   });
   assert.deepEqual(TcprouterConfigSchema.parse({}).limits, TCPROUTER_DEFAULTS.limits);
+  assert.deepEqual(TcprouterConfigSchema.parse({}).tunnel, TCPROUTER_DEFAULTS.tunnel);
 });
 
 test('routes: names normalized, ports defaulted, IPs canonical; catch-all', () => {
@@ -30,7 +41,9 @@ test('routes: names normalized, ports defaulted, IPs canonical; catch-all', () =
 
 const BAD: [string, Record<string, unknown>, string][] = [
   ['unknown key', { lisen: {} }, ''],
-  ['unknown listener', { listen: { clients: '0.0.0.0:18000' } }, 'listen'],
+  ['unknown listener', { listen: { dns: '0.0.0.0:53' } }, 'listen'],
+  ['clients port on the HTTP port', { listen: { http: '0.0.0.0:8000', clients: '0.0.0.0:8000' } }, 'listen.clients'],
+  ['ping timeout below 100 ms', { tunnel: { pingTimeoutMs: 5 } }, 'tunnel.pingTimeoutMs'],
   ['listen on a host name', { listen: { http: 'localhost:80' } }, 'listen.http'],
   ['listen without port', { listen: { tls: '0.0.0.0' } }, 'listen.tls'],
   ['both listeners on one address', { listen: { http: '0.0.0.0:8000', tls: '0.0.0.0:8000' } }, 'listen.tls'],

@@ -168,6 +168,8 @@ export interface RouterUnderTest {
   router: RouterCapability;
   http: number;
   tls: number;
+  /** The clients port (tunnel sessions). */
+  clients: number;
   /** Writes a route into the store, as the gateway does, and waits until the router has it. */
   addRoute(fqdn: string, service: Partial<TcpService>): Promise<void>;
   removeRoute(fqdn: string): Promise<void>;
@@ -182,10 +184,10 @@ export async function startRouter(t: TestContext, redis: RedisServer, config: Re
   const store = storeInstance.capabilities?.().store;
   assert.ok(store !== undefined);
   await store.redis.flushdb();
-  const { instance } = await startPlugin(plugin, { listen: { http: '127.0.0.1:0', tls: '127.0.0.1:0' }, ...config }, { dataDir: dir, capabilities: { store }, after: cleanup, log });
+  const { instance } = await startPlugin(plugin, { listen: { http: '127.0.0.1:0', tls: '127.0.0.1:0', clients: '127.0.0.1:0' }, ...config }, { dataDir: dir, capabilities: { store }, after: cleanup, log });
   const router = instance.capabilities?.().router;
   assert.ok(router !== undefined);
-  const { http, tls } = router.addresses();
+  const { http, tls, clients } = router.addresses();
   const full = (s: Partial<TcpService>): TcpService => ({ addr: '', tlsport: 443, httpport: 80, clientsecret: '', ...s });
   return {
     store,
@@ -193,6 +195,7 @@ export async function startRouter(t: TestContext, redis: RedisServer, config: Re
     router,
     http: http!.port,
     tls: tls!.port,
+    clients: clients!.port,
     async addRoute(fqdn, s) {
       const want = full(s);
       await store.redis.set(tcprouterKey(fqdn), encodeService(fqdn, want));

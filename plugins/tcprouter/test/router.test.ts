@@ -174,7 +174,7 @@ test('unknown names: 404 on HTTP, a plain close on TLS; tunnel routes without a 
   assert.equal(await code('dead.example.test'), '502');
   assert.equal(await opensslSees(r.tls, 'dead.example.test'), 'closed');
   const s = await r.status();
-  assert.equal(s.tunnelRoutesWithoutSession, 1);
+  assert.equal(s.tunnel.sessions, 0, 'no tunnel client has connected: the tunnel route gets 502 / a close');
   assert.deepEqual(r.router.lookup('Tunnel.Example.Test.'), { source: 'store', addr: '', httpPort: 80, tlsPort: 443, tunnel: true });
   assert.deepEqual(
     [s.ports.http.unknown, s.ports.http.tunnelWithoutSession, s.ports.http.backendErrors, s.ports.http.routed],
@@ -206,7 +206,7 @@ test('a listener that cannot bind fails the start with ERR_TCPROUTER_LISTEN and 
   t.after(() => new Promise<void>((resolve) => taken.close(() => resolve())));
   const busy = (taken.address() as { port: number }).port;
   const http = await freePort();
-  const instance = plugin.create(fakeContext(plugin, { listen: { http: `127.0.0.1:${http}`, tls: `127.0.0.1:${busy}` } }, { dataDir: dir, capabilities: { store } }));
+  const instance = plugin.create(fakeContext(plugin, { listen: { http: `127.0.0.1:${http}`, tls: `127.0.0.1:${busy}`, clients: '127.0.0.1:0' } }, { dataDir: dir, capabilities: { store } }));
   t.after(() => instance.stop());
   assert.equal(await codeOf(instance.start()), 'ERR_TCPROUTER_LISTEN');
   assert.deepEqual(await instance.status!(), { routing: false });

@@ -25,6 +25,8 @@ export class Lan {
   private readonly id = randomBytes(3).toString('hex');
   private readonly lanNs: string;
   private created = false;
+  /** Hosts added so far: host n gets address `subnet.n`. */
+  private count = 0;
 
   constructor(private readonly subnet = '10.77.0') {
     this.lanNs = `pxlan-${this.id}`;
@@ -40,28 +42,37 @@ export class Lan {
   async create(hostNames: string[]): Promise<void> {
     await Lan.requireRoot();
     this.created = true;
+    this.count = 0;
     await ip('netns', 'add', this.lanNs);
     await ipIn(this.lanNs, 'link', 'add', 'br0', 'type', 'bridge');
     await ipIn(this.lanNs, 'link', 'set', 'br0', 'up');
-    let n = 1;
-    for (const name of hostNames) {
-      const ns = `px-${this.id}-${name}`;
-      const host: Host = { name, ns, ip: `${this.subnet}.${n}` };
-      const a = `pxa${this.id}${n}`;
-      const b = `pxb${this.id}${n}`;
-      await ip('netns', 'add', ns);
-      this.hosts.set(name, host);
-      await ip('link', 'add', a, 'type', 'veth', 'peer', 'name', b);
-      await ip('link', 'set', a, 'netns', ns);
-      await ip('link', 'set', b, 'netns', this.lanNs);
-      await ipIn(ns, 'link', 'set', a, 'name', 'eth0');
-      await ipIn(ns, 'addr', 'add', `${host.ip}/24`, 'dev', 'eth0');
-      await ipIn(ns, 'link', 'set', 'eth0', 'up');
-      await ipIn(ns, 'link', 'set', 'lo', 'up');
-      await ipIn(this.lanNs, 'link', 'set', b, 'master', 'br0');
-      await ipIn(this.lanNs, 'link', 'set', b, 'up');
-      n++;
-    }
+    for (const name of hostNames) await this.addHost(name);
+  }
+
+  /**
+   * Adds one more host to the LAN after `create`: its own namespace, `eth0` on the bridge with
+   * the next address. Used by helpers that build something beside the LAN (a NAT router, see
+   * nat.ts); `destroy()` removes it with the others.
+   */
+  async addHost(name: string): Promise<Host> {
+    if (!this.created) throw new Error('Lan.addHost before Lan.create');
+    const n = ++this.count;
+    const ns = `px-${this.id}-${name}`;
+    const host: Host = { name, ns, ip: `${this.subnet}.${n}` };
+    const a = `pxa${this.id}${n}`;
+    const b = `pxb${this.id}${n}`;
+    await ip('netns', 'add', ns);
+    this.hosts.set(name, host);
+    await ip('link', 'add', a, 'type', 'veth', 'peer', 'name', b);
+    await ip('link', 'set', a, 'netns', ns);
+    await ip('link', 'set', b, 'netns', this.lanNs);
+    await ipIn(ns, 'link', 'set', a, 'name', 'eth0');
+    await ipIn(ns, 'addr', 'add', `${host.ip}/24`, 'dev', 'eth0');
+    await ipIn(ns, 'link', 'set', 'eth0', 'up');
+    await ipIn(ns, 'link', 'set', 'lo', 'up');
+    await ipIn(this.lanNs, 'link', 'set', b, 'master', 'br0');
+    await ipIn(this.lanNs, 'link', 'set', b, 'up');
+    return host;
   }
 
   host(name: string): Host {

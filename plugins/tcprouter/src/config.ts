@@ -22,6 +22,11 @@ export const TCPROUTER_DEFAULTS = {
     maxSessions: 4_096,
     /** Of those, from one host (IPv4 address or IPv6 /64): a NAT may hide many tunnel clients. */
     maxPerIp: 128,
+    /**
+     * Connections that have not finished their handshake yet. When full, the oldest is dropped for
+     * the newcomer: a real client sends its handshake at once, so idle floods cannot lock it out.
+     */
+    maxHandshaking: 512,
     /** Sessions kept per secret (one per tunnel client and router is normal; several are spread over). */
     maxSessionsPerSecret: 16,
     /** Streams (tunnelled connections) open at once in one session; past it the next session is used. */
@@ -63,6 +68,7 @@ const T = TCPROUTER_DEFAULTS.tunnel;
 const tunnelSchema = z.strictObject({
   maxSessions: z.number().int().min(1).max(1_000_000).default(T.maxSessions),
   maxPerIp: z.number().int().min(1).max(1_000_000).default(T.maxPerIp),
+  maxHandshaking: z.number().int().min(1).max(1_000_000).default(T.maxHandshaking),
   maxSessionsPerSecret: z.number().int().min(1).max(1_024).default(T.maxSessionsPerSecret),
   maxStreamsPerSession: z.number().int().min(1).max(65_536).default(T.maxStreamsPerSession),
   handshakeTimeoutMs: z.number().int().min(100).max(120_000).default(T.handshakeTimeoutMs),

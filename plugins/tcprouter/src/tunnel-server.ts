@@ -32,6 +32,8 @@ export interface TunnelCounters {
     handshakeTimeout: number;
     /** The secret already had maxSessionsPerSecret sessions. */
     tooManyForSecret: number;
+    /** Dropped unfinished to make room for a newer connection (maxHandshaking). */
+    evictedHandshakes: number;
     /** Refused at accept: maxSessions in total / maxPerIp from one host. */
     maxSessions: number;
     maxPerIp: number;
@@ -81,7 +83,7 @@ export class TunnelServer {
   readonly counters: TunnelCounters = {
     accepted: 0,
     sessionsUp: 0,
-    rejected: { unknownSecret: 0, badHandshake: 0, handshakeTimeout: 0, tooManyForSecret: 0, maxSessions: 0, maxPerIp: 0 },
+    rejected: { unknownSecret: 0, badHandshake: 0, handshakeTimeout: 0, tooManyForSecret: 0, evictedHandshakes: 0, maxSessions: 0, maxPerIp: 0 },
     pingTimeouts: 0,
     closedByRouteChange: 0,
     streamsOpened: 0,
@@ -90,6 +92,8 @@ export class TunnelServer {
   private readonly pools = new Map<string, SessionPool>();
   /** Every session on the port, handshaken or not. */
   private readonly all = new Set<YamuxSession>();
+  /** Sessions still waiting for their handshake, oldest first. */
+  private readonly handshaking = new Set<YamuxSession>();
 
   constructor(
     private readonly limits: TunnelLimits,
@@ -218,6 +222,14 @@ export class TunnelServer {
       },
     });
     this.all.add(session);
+    if (this.handshaking.size >= lim.maxHandshaking) {
+      const oldest = this.handshaking.values().next().value!;
+      this.handshaking.delete(oldest);
+      this.counters.rejected.evictedHandshakes++;
+      this.gate.warn(TCPROUTER_ERRORS.ERR_TCPROUTER_TUNNEL_LIMIT, { ip, maxHandshaking: lim.maxHandshaking, evicted: this.counters.rejected.evictedHandshakes }, 'tcprouter: more unfinished tunnel handshakes than maxHandshaking; the oldest are dropped');
+      oldest.destroy();
+    }
+    this.handshaking.add(session);
     const timer = setTimeout(() => {
       if (pool !== undefined) return;
       this.counters.rejected.handshakeTimeout++;
@@ -227,6 +239,7 @@ export class TunnelServer {
     session.once('close', (err) => {
       clearTimeout(timer);
       this.all.delete(session);
+      this.handshaking.delete(session);
       this.gate.release(ip);
       if ((err as NodeJS.ErrnoException | undefined)?.code === 'ETIMEDOUT') this.counters.pingTimeouts++;
       if (pool === undefined) {
@@ -271,6 +284,7 @@ export class TunnelServer {
         return session.close(YamuxGoAwayCode.InternalError);
       }
       pool.sessions.push(session);
+      this.handshaking.delete(session);
       admitted(pool);
       this.counters.sessionsUp++;
       this.log.info({ ip, secret: match.digest.slice(0, 12), routes: [...match.names].slice(0, 5), sessions: pool.sessions.length }, 'tunnel session up');

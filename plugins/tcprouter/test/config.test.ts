@@ -12,6 +12,7 @@ test('defaults', () => {
     tunnel: {
       maxSessions: 4096,
       maxPerIp: 128,
+      maxHandshaking: 512,
       maxSessionsPerSecret: 16,
       maxStreamsPerSession: 1024,
       handshakeTimeoutMs: 10000,

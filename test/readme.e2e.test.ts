@@ -111,3 +111,17 @@ test('README "An explorer and two DNS nodes on one machine": both DNS nodes answ
   assert.equal(r.stdout.split('\n').filter((l) => l === '10.2.0.9').length, 2, `both DNS nodes answer:\n${r.stdout}`);
   await writeFile(join(dir, 'done'), '');
 });
+
+test('README "A service behind NAT, through the tunnel": the local service answers through the router', { timeout: 240_000 }, async () => {
+  const lines = await readmeBlock('### A service behind NAT, through the tunnel');
+  const { dir, home } = await workDir();
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  // The recipe ends with `kill %1 %2 %3`; if a line fails first, the group kill below stops what it started.
+  const run = bash(lan, ['set -euo pipefail', ...lines].join('\n'), dir, { HOME: home, PLEXUS_KEY: '', PLEXUS_EXPLORER: '', PLEXUS_DATA_DIR: join(dir, 'dev-data') }, 200_000);
+  cleanups.push(async () => killGroup(run.child, 'SIGKILL'));
+  const r = await run.done;
+  const logs = await Promise.all(['dev', 'tunnel'].map((n) => readFile(`/tmp/plexus-${n}.log`, 'utf8').catch(() => '')));
+  assert.equal(r.code, 0, `a README line failed:\n${r.stderr}\n--- stdout:\n${r.stdout}\n--- logs:\n${logs.join('\n')}`);
+  assert.ok(r.stdout.split('\n').includes('hello from behind the NAT'), `curl through the router got the local service:\n${r.stdout}`);
+  assert.match(r.stdout, /1 of 1 routers up/, 'plexus tunnel status printed the router up');
+});

@@ -621,7 +621,7 @@ describe('yamux interop with hashicorp/yamux (Go peer)', () => {
       assert.deepEqual(yamuxComplaints(goRouter), [], `hashicorp/yamux logged no error\n${goRouter.describe()}`);
       assert.ok(!goRouter.lines().some((l) => l.startsWith('SESSION-END')), `the session survived (keep-alive every ${KEEPALIVE})\n${goRouter.describe()}`);
       assert.ok(client.running, client.describe());
-      const st = await runCli(['tunnel', 'status', '--json'], { PLEXUS_DATA_DIR: clientDir });
+      const st = await runCli(['tunnel', 'status', '--json', '--data-dir', clientDir]);
       assert.equal(st.code, 0, st.stdout + st.stderr);
       const remotes = st.json.remotes as { remote: string; state: string; reconnects: number; streamsTotal: number }[];
       assert.equal(remotes.length, 1, JSON.stringify(remotes));
@@ -646,7 +646,7 @@ describe('yamux interop with hashicorp/yamux (Go peer)', () => {
       await until(
         'the refused client to redial',
         async () => {
-          const st = await runCli(['tunnel', 'status', '--json'], { PLEXUS_DATA_DIR: sub });
+          const st = await runCli(['tunnel', 'status', '--json', '--data-dir', sub]);
           const r = (st.json?.remotes as { state: string; reconnects: number }[] | undefined)?.[0];
           return r !== undefined && r.reconnects >= 1 && r.state !== 'up' ? r : undefined;
         },

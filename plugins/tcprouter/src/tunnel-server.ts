@@ -285,6 +285,7 @@ export class TunnelServer {
       }
       pool.sessions.push(session);
       this.handshaking.delete(session);
+      session.ping(); // an RTT for the status at once, not after the first ping interval
       admitted(pool);
       this.counters.sessionsUp++;
       this.log.info({ ip, secret: match.digest.slice(0, 12), routes: [...match.names].slice(0, 5), sessions: pool.sessions.length }, 'tunnel session up');

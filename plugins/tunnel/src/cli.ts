@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { PlexusError, adminGet, adminSocketPath, parseConfig, parseHostPort, reportError, runCommand, runNode, usage } from '@plexus/core';
+import { PlexusError, adminGet, adminSocketPath, intFlag, parseConfig, parseHostPort, reportError, runCommand, runNode, usage } from '@plexus/core';
 // Declares the ERR_TUNNEL_* codes in the CLI process too, so their hints print.
 import './errors.js';
 
@@ -20,7 +20,8 @@ interface RunFlags {
 }
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
-const dataDirOf = (flag: string | undefined): string => resolve(flag ?? (process.env.PLEXUS_DATA_DIR || '.plexus-tunnel'));
+// Not $PLEXUS_DATA_DIR: that one is the dev node's, and a tunnel beside it must not share its admin socket.
+const dataDirOf = (flag: string | undefined): string => resolve(flag ?? '.plexus-tunnel');
 
 export function registerCli(program: Command): void {
   const tunnel = program
@@ -30,7 +31,7 @@ export function registerCli(program: Command): void {
     .option('--secret <secret>', 'the --client-secret the name was exposed with (default: $PLEXUS_TUNNEL_SECRET)')
     .option('--local <host:port>', 'where plain connections go (and TLS ones without --local-tls)')
     .option('--local-tls <host:port>', 'where TLS connections (first byte 0x16) go')
-    .option('--data-dir <dir>', 'node key and admin socket (default: $PLEXUS_DATA_DIR, else ./.plexus-tunnel)')
+    .option('--data-dir <dir>', 'node key and admin socket (default: ./.plexus-tunnel)')
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
     .addHelpText(
       'after',
@@ -56,33 +57,57 @@ The same as a role file: configs/threebot.yaml (plexus start --config configs/th
   tunnel
     .command('status')
     .description("each router's state (up, connecting, waiting), reconnects, streams and bytes, from a running `plexus tunnel`")
-    .option('--data-dir <dir>', 'the data dir the tunnel runs with (default: $PLEXUS_DATA_DIR, else ./.plexus-tunnel)')
+    .option('--data-dir <dir>', 'the data dir the tunnel runs with (default: ./.plexus-tunnel)')
+    .option('--wait <seconds>', 'wait up to this long for a router session to be up (exit 1 if none is)')
     .option('--json', 'machine-readable output')
-    .action(async (opts: { dataDir?: string; json?: boolean }) => {
+    .action(async (opts: { dataDir?: string; json?: boolean; wait?: string }) => {
       await runCommand(
         opts,
         async () => {
           // `--data-dir` after `status` may have been taken by `tunnel` itself (commander reads a parent's options anywhere).
           const dir = dataDirOf(opts.dataDir ?? (tunnel.opts() as RunFlags).dataDir);
-          let s: { plugins?: { tunnel?: Record<string, unknown> } };
-          try {
-            s = (await adminGet(adminSocketPath(dir), '/status')) as typeof s;
-          } catch (err) {
-            if (err instanceof PlexusError && err.code === 'ERR_CONNECT') {
-              throw new PlexusError('ERR_CONNECT', `no tunnel runs with data dir ${dir}`, { hint: 'Start it with `plexus tunnel --remote ... --secret ... --local ...`, or pass the --data-dir it runs with.' });
+          const deadline = Date.now() + intFlag('wait', opts.wait, 0) * 1000;
+          for (;;) {
+            const waiting = Date.now() < deadline;
+            // While waiting, a tunnel that is still starting (no admin socket yet) is not an error.
+            const t = await tunnelStatus(dir, waiting);
+            if (t !== undefined && (opts.wait === undefined || t.up > 0)) return t;
+            if (!waiting) {
+              throw new PlexusError('ERR_UNAVAILABLE', `no router session up after ${opts.wait} s`, { data: { ...t }, hint: 'Each router\'s lastError says why: `plexus tunnel status`.' });
             }
-            throw err;
+            await new Promise((r) => setTimeout(r, 200));
           }
-          const t = s.plugins?.tunnel;
-          if (t === undefined) throw new PlexusError('ERR_NOT_FOUND', `the node with data dir ${dir} runs no tunnel plugin`);
-          return t;
         },
-        (t) => formatStatus(t as Parameters<typeof formatStatus>[0]),
+        (t) => formatStatus(t),
       );
     });
 }
 
-function formatStatus(t: { local: string; localTls: string; up: number; remotes: { remote: string; state: string; since: string; reconnects: number; streams: number; lastError?: string }[] }): string {
+interface TunnelStatus {
+  local: string;
+  localTls: string;
+  up: number;
+  remotes: { remote: string; state: string; since: string; reconnects: number; streams: number; lastError?: string }[];
+}
+
+/** The tunnel plugin's status over the admin socket; undefined when nothing answers yet and `quiet`. */
+async function tunnelStatus(dir: string, quiet: boolean): Promise<TunnelStatus | undefined> {
+  let s: { plugins?: { tunnel?: TunnelStatus } };
+  try {
+    s = (await adminGet(adminSocketPath(dir), '/status')) as typeof s;
+  } catch (err) {
+    if (err instanceof PlexusError && err.code === 'ERR_CONNECT') {
+      if (quiet) return undefined;
+      throw new PlexusError('ERR_CONNECT', `no tunnel runs with data dir ${dir}`, { hint: 'Start it with `plexus tunnel --remote ... --secret ... --local ...`, or pass the --data-dir it runs with.' });
+    }
+    throw err;
+  }
+  const t = s.plugins?.tunnel;
+  if (t === undefined) throw new PlexusError('ERR_NOT_FOUND', `the node with data dir ${dir} runs no tunnel plugin`);
+  return t;
+}
+
+function formatStatus(t: TunnelStatus): string {
   const lines = [`local ${t.local}, TLS ${t.localTls}; ${t.up} of ${t.remotes.length} routers up`];
   for (const r of t.remotes) lines.push(`  ${r.remote}  ${r.state} since ${r.since}  reconnects ${r.reconnects}  streams ${r.streams}${r.lastError === undefined ? '' : `  (${r.lastError})`}`);
   return lines.join('\n');

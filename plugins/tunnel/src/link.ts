@@ -129,6 +129,7 @@ export class TunnelLink {
     hs.on('error', () => undefined);
     hs.resume();
     hs.end(encodeTunnelHandshake(this.secret));
+    session.ping(); // an RTT for the status at once, not after the first ping interval
     this.upAt = Date.now();
     this.setState('up');
     this.lastError = undefined;

@@ -141,7 +141,8 @@ export class YamuxStream extends Duplex {
     const p = this.pending;
     if (p === undefined || this.destroyed) return;
     while (p.offset < p.chunk.length) {
-      if (this.sendWindow <= 0 || this.session.congested) return; // resumed by a window update / drain
+      if (this.sendWindow <= 0) return; // resumed by a window update
+      if (this.session.congested) return this.session.waitForDrain(this); // resumed in turn on drain
       const n = Math.min(p.chunk.length - p.offset, this.sendWindow, MAX_SEND_FRAME);
       this.session.sendData(this.id, p.chunk.subarray(p.offset, p.offset + n));
       p.offset += n;
@@ -215,6 +216,8 @@ export class YamuxSession extends EventEmitter<{ close: [Error | undefined]; goa
   readonly maxStreamWindow: number;
   private readonly maxStreams: number;
   private readonly streams = new Map<number, YamuxStream>();
+  /** Streams with bytes to send, stopped by a full socket: resumed in this order on drain (fair turns). */
+  private waiting = new Set<YamuxStream>();
   private nextId: number;
   private chunks: Buffer[] = [];
   private buffered = 0;
@@ -328,8 +331,13 @@ export class YamuxSession extends EventEmitter<{ close: [Error | undefined]; goa
     if (!this.ended) this.write(header(FrameType.WindowUpdate, flags, id, delta));
   }
 
+  waitForDrain(s: YamuxStream): void {
+    this.waiting.add(s);
+  }
+
   forget(s: YamuxStream): void {
     if (this.streams.get(s.id) === s) this.streams.delete(s.id);
+    this.waiting.delete(s);
   }
 
   // --- internals ---
@@ -339,12 +347,18 @@ export class YamuxSession extends EventEmitter<{ close: [Error | undefined]; goa
     if (!this.socket.write(buf)) this.congested = true;
   }
 
+  /**
+   * The socket took its buffer: waiting streams send in the order they stopped. One that fills
+   * the socket again goes to the back, behind those that did not get a turn, so parallel streams
+   * share the link evenly instead of the oldest winning every drain.
+   */
   private onDrain(): void {
     this.congested = false;
-    for (const s of this.streams.values()) {
-      s.flush();
-      if (this.congested) return;
-    }
+    const queue = [...this.waiting];
+    this.waiting.clear();
+    let i = 0;
+    for (; i < queue.length && !this.congested; i++) queue[i]!.flush();
+    if (i < queue.length || this.waiting.size > 0) this.waiting = new Set([...queue.slice(i), ...this.waiting]);
   }
 
   private end(err: Error | undefined, cutSocket = err !== undefined): void {

@@ -15,6 +15,7 @@ interface RunFlags {
   secret?: string;
   local?: string;
   localTls?: string;
+  maxStreams?: string;
   dataDir?: string;
   logLevel: string;
 }
@@ -32,6 +33,7 @@ export function registerCli(program: Command): void {
     .option('--local <host:port>', 'where plain connections go (and TLS ones without --local-tls)')
     .option('--local-tls <host:port>', 'where TLS connections (first byte 0x16) go')
     .option('--data-dir <dir>', 'node key and admin socket (default: ./.plexus-tunnel)')
+    .option('--max-streams <n>', 'tunnelled connections at once per router session (default 1024)')
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
     .addHelpText(
       'after',
@@ -124,7 +126,15 @@ async function configOfFlags(opts: RunFlags) {
   if (secret === undefined || secret === '') throw usage('no tunnel secret: give --secret or set $PLEXUS_TUNNEL_SECRET (the --client-secret the name was exposed with)');
   const doc = {
     node: { name: 'tunnel', dataDir: dataDirOf(opts.dataDir), listen: [], log: { level: opts.logLevel } },
-    plugins: { tunnel: { remotes: opts.remote, secret, local: opts.local, ...(opts.localTls === undefined ? {} : { localTls: opts.localTls }) } },
+    plugins: {
+      tunnel: {
+        remotes: opts.remote,
+        secret,
+        local: opts.local,
+        ...(opts.localTls === undefined ? {} : { localTls: opts.localTls }),
+        ...(opts.maxStreams === undefined ? {} : { maxStreams: intFlag('max-streams', opts.maxStreams, 1024) }),
+      },
+    },
   };
   // JSON is YAML: the flags go through the same validation as a role file.
   return parseConfig(JSON.stringify(doc), 'plexus tunnel flags', process.cwd());

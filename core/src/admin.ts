@@ -20,6 +20,7 @@ export class AdminServer {
   constructor(
     private readonly path: string,
     private readonly status: () => Promise<unknown>,
+    private readonly action?: (plugin: string, action: string, params: unknown) => Promise<unknown>,
   ) {}
 
   async start(): Promise<void> {
@@ -39,8 +40,33 @@ export class AdminServer {
         );
         return;
       }
-      res.writeHead(404, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ error: { code: 'ERR_METHOD_UNKNOWN', message: `${req.method} ${req.url}` } }));
+      const m = /^\/plugins\/([a-z0-9-]+)\/([a-z0-9_-]+)$/.exec(req.url ?? '');
+      if (req.method === 'POST' && m !== null && this.action !== undefined) {
+        const action = this.action;
+        let body = '';
+        req.setEncoding('utf8');
+        req.on('data', (d: string) => {
+          body += d;
+          if (body.length > MAX_ACTION_BODY) req.destroy();
+        });
+        req.on('end', () => {
+          let params: unknown;
+          try {
+            params = body === '' ? {} : JSON.parse(body);
+          } catch {
+            return reply(res, 400, { error: { code: 'ERR_PARAMS_INVALID', message: 'the body is not JSON' } });
+          }
+          action(m[1]!, m[2]!, params).then(
+            (result) => reply(res, 200, result ?? {}),
+            (err: unknown) => {
+              const e = err instanceof PlexusError ? err : new PlexusError('ERR_INTERNAL', (err as Error).message);
+              reply(res, e.code === 'ERR_NOT_FOUND' ? 404 : e.code === 'ERR_INTERNAL' ? 500 : 400, { error: { code: e.code, message: e.message, ...(e.data === undefined ? {} : { data: e.data }) } });
+            },
+          );
+        });
+        return;
+      }
+      reply(res, 404, { error: { code: 'ERR_METHOD_UNKNOWN', message: `${req.method} ${req.url}` } });
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -55,6 +81,45 @@ export class AdminServer {
     if (server !== undefined) await new Promise<void>((resolve) => server.close(() => resolve()));
     await rm(this.path, { force: true });
   }
+}
+
+/** Largest JSON body of an admin action. */
+const MAX_ACTION_BODY = 1024 * 1024;
+
+function reply(res: import('node:http').ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(body));
+}
+
+/**
+ * Runs a plugin's admin action on a running node (`POST /plugins/<plugin>/<action>`). The
+ * action's PlexusError comes back as one (code, message, data).
+ */
+export async function adminCall(socketPath: string, plugin: string, action: string, params: unknown, timeoutMs = 30_000): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const body = JSON.stringify(params ?? {});
+    const req = request({ socketPath, path: `/plugins/${plugin}/${action}`, method: 'POST', timeout: timeoutMs, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (text += d));
+      res.on('end', () => {
+        try {
+          const parsed = JSON.parse(text) as { error?: { code: string; message: string; data?: Record<string, unknown> } };
+          if (res.statusCode === 200) return resolve(parsed);
+          reject(PlexusError.fromWire(parsed.error ?? { message: `HTTP ${res.statusCode}` }));
+        } catch {
+          reject(new PlexusError('ERR_INTERNAL', 'the admin socket answered with something that is not JSON'));
+        }
+      });
+    });
+    req.on('timeout', () => req.destroy(new PlexusError('ERR_TIMEOUT', `no answer from ${socketPath} within ${timeoutMs} ms`)));
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      if (err instanceof PlexusError) reject(err);
+      else if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') reject(new PlexusError('ERR_CONNECT', `the node is not running (no admin socket at ${socketPath})`));
+      else reject(new PlexusError('ERR_CONNECT', `${socketPath}: ${err.message}`));
+    });
+    req.end(body);
+  });
 }
 
 /** GET a path from a node's admin socket. */

@@ -70,6 +70,66 @@ export interface DnsCapability {
 }
 
 /**
+ * A tenant's lease request, as any lease source delivers it to the host (`ledger-overlay`: signed
+ * RPCs over libp2p; `ledger-xahau`: transactions on Xahau). `tenant` is the Ed25519 key (hex) the
+ * request is signed by / paid from; replies are sealed to it.
+ */
+export type LeaseRequest =
+  | {
+      kind: 'acquire';
+      tenant: string;
+      /** Container image of the instance (a local image of the host). */
+      image: string;
+      /** The tenant's instance config, written into the instance as config.json. */
+      config: Record<string, unknown>;
+      /** The tenant's contract id (Evernode); generated when absent. */
+      contractId?: string;
+      /** How long the lease runs from now. */
+      durationSeconds: number;
+      /** The source's id of the request (tx hash, RPC nonce), for logs and idempotency. */
+      requestId: string;
+    }
+  | { kind: 'extend'; tenant: string; leaseId: string; durationSeconds: number; requestId: string }
+  | { kind: 'terminate'; tenant: string; leaseId: string; requestId: string };
+
+/** The host's answer to a lease request (refusals are thrown as PlexusError). */
+export type LeaseResult =
+  | {
+      kind: 'acquire';
+      leaseId: string;
+      /** ISO time the lease ends unless extended. */
+      expiresAt: string;
+      /** The instance details (name, host, ports, contract id, instance key), sealed to the tenant (`openSealed`). */
+      instance: import('./crypto/box.js').SealedBox;
+    }
+  | { kind: 'extend'; leaseId: string; expiresAt: string }
+  | { kind: 'terminate'; leaseId: string };
+
+/** What an instance's tenant learns once its box is opened. */
+export interface InstanceDetails {
+  name: string;
+  host: string;
+  peerPort: number;
+  userPort: number;
+  contractId: string;
+  /** Hex Ed25519 public key of the instance (its secret is in the instance's data dir). */
+  pubkey: string;
+  leaseId: string;
+  expiresAt: string;
+}
+
+/**
+ * Provided by a lease source (`ledger-overlay`, `ledger-xahau`): where lease requests come from and
+ * how answers go back. The host (`hosting`) registers its handler once, at start.
+ */
+export interface LedgerCapability {
+  /** `overlay`, `xahau`, ... (shown in status). */
+  readonly source: string;
+  /** Registers the host's handler. Requests before that are refused with ERR_UNAVAILABLE. */
+  serve(handler: (request: LeaseRequest) => Promise<LeaseResult>): void;
+}
+
+/**
  * Capability name → contract. `ctx.capability('store')` is typed from this map, and a plugin's
  * `capabilities()` must supply an object for each name it `provides`. A third-party capability
  * is added by declaration merging, no cast needed:
@@ -81,6 +141,7 @@ export interface CapabilityMap {
   phonebook: PhonebookCapability;
   gateway: GatewayCapability;
   dns: DnsCapability;
+  ledger: LedgerCapability;
 }
 
 export type CapabilityName = keyof CapabilityMap & string;

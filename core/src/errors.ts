@@ -34,6 +34,7 @@ export const CORE_ERRORS = {
   // generic outcomes any plugin may answer with
   ERR_NOT_FOUND: 'No such record.',
   ERR_FORBIDDEN: 'The signing key may not change this; the message names the owner.',
+  ERR_DECRYPT: 'A sealed message does not open with this key: it was sealed to another key (check --key) or altered on the way.',
 } as const;
 
 export type CoreErrorCode = keyof typeof CORE_ERRORS;

@@ -12,6 +12,7 @@ export { signRequest, verifyRequestAuth, ReplayCache, RateLimiter } from './rpc/
 export { canonicalJson, rpcSigningBytes } from './crypto/canonical.js';
 export * from './crypto/ed25519.js';
 export * from './crypto/signatures.js';
+export { sealTo, openSealed, ed25519PublicToX25519, ed25519SeedToX25519, type SealedBox } from './crypto/box.js';
 export * from './formats/index.js';
 export { literalLookup } from './net/literal-lookup.js';
 export { YamuxSession, YamuxStream, YamuxProtocolError, type YamuxOptions, YAMUX_INITIAL_WINDOW, YAMUX_HEADER_BYTES, FrameType as YamuxFrameType, Flag as YamuxFlag, GoAwayCode as YamuxGoAwayCode } from './net/yamux.js';
@@ -25,8 +26,8 @@ export { devConfigPath } from './config/dev-config.js';
 export { orderPlugins } from './config/order.js';
 export { PluginHost } from './plugin-host.js';
 export { PlexusNode } from './node.js';
-export { runNode } from './cli/node-commands.js';
-export { adminGet, adminSocketPath } from './admin.js';
+export { runNode, resolveConfig as resolveNodeConfig } from './cli/node-commands.js';
+export { adminGet, adminCall, adminSocketPath } from './admin.js';
 export { runCommand, reportError, userIdentity, defaultKeyPath, usage, intFlag, explorerOf, withExplorer, clientFlags, KEY_DEFAULT_HELP, type ClientFlags } from './cli/support.js';
 export { RedisScript } from './store/script.js';
 export { freePort } from './net/free-port.js';

@@ -8,6 +8,7 @@ import { ConnectionGuard } from './p2p/connection-guard.js';
 import { createP2pNode } from './p2p/libp2p.js';
 import { peerDialer } from './p2p/peers.js';
 import { PluginHost } from './plugin-host.js';
+import { PlexusError } from './errors.js';
 import { AdminServer, adminSocketPath } from './admin.js';
 import { ReplayWindow } from './rpc/replay-window.js';
 import { RpcServer } from './rpc/server.js';
@@ -22,6 +23,8 @@ export class PlexusNode {
   private rpc: RpcServer | undefined;
   private guard: ConnectionGuard | undefined;
   identity: Identity | undefined;
+  /** Set by whoever runs the node (`runNode`): what a plugin's `ctx.requestShutdown` triggers. */
+  onShutdownRequest: ((reason: string) => void) | undefined;
   private admin: AdminServer | undefined;
   private readonly startedAt = Date.now();
 
@@ -60,7 +63,7 @@ export class PlexusNode {
     this.rpc = rpc;
     this.host = new PluginHost(config.plugins, {
       log,
-      node: { name: config.node.name, peerId: libp2p.peerId.toString(), publicKeyHex: identity.publicKeyHex, explorers: config.node.explorer },
+      node: { name: config.node.name, peerId: libp2p.peerId.toString(), publicKeyHex: identity.publicKeyHex, explorers: config.node.explorer, listen: this.multiaddrs() },
       dataDir: config.dataDir,
       configDir: config.dir,
       rpcFor: (plugin, pluginLog) => ({
@@ -68,6 +71,7 @@ export class PlexusNode {
         unserve: (protocol) => rpc.unserve(protocol),
       }),
       peers: peerDialer(libp2p, identity.keyPair, config.node.explorer),
+      requestShutdown: (reason) => this.onShutdownRequest?.(reason),
     });
     try {
       await this.host.start();
@@ -76,7 +80,10 @@ export class PlexusNode {
       await Promise.resolve(libp2p.stop()).catch(() => undefined);
       throw err;
     }
-    this.admin = new AdminServer(adminSocketPath(config.dataDir), () => this.status());
+    this.admin = new AdminServer(adminSocketPath(config.dataDir), () => this.status(), (plugin, action, params) => {
+      if (this.host === undefined) return Promise.reject(new PlexusError('ERR_UNAVAILABLE', 'the node is not running'));
+      return this.host.action(plugin, action, params);
+    });
     try {
       await this.admin.start();
     } catch (err) {

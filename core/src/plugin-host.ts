@@ -23,6 +23,8 @@ export interface PluginHostServices {
   peers: PeerDialer;
   /** How long one plugin may take to stop before we move on. Default 15 s. */
   stopTimeoutMs?: number;
+  /** What `ctx.requestShutdown` does (the node stops as on SIGTERM). */
+  requestShutdown?(reason: string): void;
 }
 
 /**
@@ -83,6 +85,16 @@ export class PluginHost {
     return out;
   }
 
+  /** Runs an admin action of a running plugin. @throws ERR_NOT_FOUND when there is no such plugin or action. */
+  async action(pluginName: string, action: string, params: unknown): Promise<unknown> {
+    const running = this.started.find((r) => r.plugin.definition.name === pluginName);
+    const fn = running?.instance.adminActions?.()[action];
+    if (running === undefined || fn === undefined || !Object.hasOwn(running.instance.adminActions!(), action)) {
+      throw new PlexusError('ERR_NOT_FOUND', running === undefined ? `no running plugin '${pluginName}'` : `plugin '${pluginName}' has no action '${action}'`);
+    }
+    return fn(params);
+  }
+
   async stop(): Promise<void> {
     if (this.state === 'stopping' || this.state === 'stopped' || this.state === 'idle') return;
     this.state = 'stopping';
@@ -117,6 +129,11 @@ export class PluginHost {
       node: this.services.node,
       rpc: this.services.rpcFor(def.name, log),
       peers: this.services.peers,
+      requestShutdown: (reason) => {
+        log.info({ reason }, 'plugin asked the node to stop');
+        if (this.services.requestShutdown === undefined) log.warn('no shutdown handler: the node keeps running');
+        else this.services.requestShutdown(reason);
+      },
       capability<K extends CapabilityName>(capability: K): CapabilityMap[K] {
         if (!def.requires.includes(capability)) {
           throw new PlexusError('ERR_INTERNAL', `plugin '${def.name}' asked for '${capability}' without declaring it in requires`);

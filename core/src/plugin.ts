@@ -41,6 +41,12 @@ export interface PluginInstance {
   capabilities?(): Partial<CapabilityMap>;
   /** What `plexus status` shows for this plugin (JSON-serialisable). */
   status?(): Promise<Record<string, unknown>>;
+  /**
+   * Operator actions on the local admin socket (`POST /plugins/<plugin>/<action>`, JSON params):
+   * what a local CLI command such as `plexus host drain` calls. Only users who can read the data
+   * dir reach them. Throw a PlexusError to refuse.
+   */
+  adminActions?(): Record<string, (params: unknown) => Promise<unknown>>;
 }
 
 /** The narrow set of core services a plugin sees. Tests hand a plugin exactly these (`@plexus/core/testing`). */
@@ -59,6 +65,8 @@ export interface PluginContext<C = unknown> {
   readonly peers: PeerDialer;
   /** The started provider of a capability this plugin `requires`. Throws for anything else. */
   capability<K extends CapabilityName>(name: K): CapabilityMap[K];
+  /** Asks the node to stop, as SIGTERM would (a drained host, for one). Returns at once. */
+  requestShutdown(reason: string): void;
 }
 
 export interface NodeInfo {
@@ -68,6 +76,8 @@ export interface NodeInfo {
   readonly publicKeyHex: string;
   /** Multiaddrs of the explorer(s) from `node.explorer`, in the configured order; empty when none. */
   readonly explorers: readonly string[];
+  /** This node's own multiaddrs with `/p2p/<peer id>`, as listening at start (what other nodes dial). */
+  readonly listen?: readonly string[];
 }
 
 /** RPC clients over the node's own libp2p host; mutating calls are signed with the node's key. */

@@ -18,7 +18,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const program = new Command('plexus')
-    .description('Plugin-based peer-to-peer overlay node: registry and DNS today; tunnels, mesh and hosting are coming.')
+    .description('Plugin-based peer-to-peer overlay node: registry, DNS, TCP router and tunnel, contract hosting.')
     .version(version(), '-V, --version')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
@@ -61,12 +61,15 @@ async function main(argv: string[]): Promise<void> {
 
   const first = argv.find((a) => !a.startsWith('-'));
   for (const plugin of installedPluginsWithCli()) {
-    if (plugin.name === first) {
+    if (first !== undefined && Object.hasOwn(plugin.commands, first)) {
       const mod = (await import(`${plugin.pkg}/cli`)) as { registerCli(program: Command): void };
       mod.registerCli(program);
-    } else if (!BUILTIN.has(plugin.name)) {
-      // A stub so `plexus --help` lists the plugin; the real commands load when it is named.
-      program.command(plugin.name).description(`${plugin.description} (plexus ${plugin.name} --help)`).allowUnknownOption().helpOption(false);
+    } else {
+      // Stubs so `plexus --help` lists the commands; the real ones load when one is named.
+      for (const [c, what] of Object.entries(plugin.commands)) {
+        if (BUILTIN.has(c)) continue;
+        program.command(c).description(`${what} (plexus ${c} --help)`).allowUnknownOption().helpOption(false);
+      }
     }
   }
 
@@ -87,6 +90,8 @@ interface InstalledPlugin {
   name: string;
   pkg: string;
   description: string;
+  /** Top-level commands its `./cli` registers, with a line each for `plexus --help`: its name, unless package.json says `"plexus": {"commands": {"name": "what it does"}}`. */
+  commands: Record<string, string>;
 }
 
 /** Installed `@plexus/plugin-*` packages that declare a `./cli` export; read from package.json only. */
@@ -105,8 +110,13 @@ function installedPluginsWithCli(): InstalledPlugin[] {
       if (!e.startsWith('plugin-') || seen.has(e)) continue;
       seen.add(e);
       try {
-        const pkg = JSON.parse(readFileSync(`${dir}/@plexus/${e}/package.json`, 'utf8')) as { description?: string; exports?: Record<string, unknown> };
-        if (pkg.exports?.['./cli'] !== undefined) out.push({ name: e.slice(7), pkg: `@plexus/${e}`, description: pkg.description ?? '' });
+        const pkg = JSON.parse(readFileSync(`${dir}/@plexus/${e}/package.json`, 'utf8')) as { description?: string; exports?: Record<string, unknown>; plexus?: { commands?: unknown } };
+        const listed = pkg.plexus?.commands;
+        const commands =
+          typeof listed === 'object' && listed !== null && !Array.isArray(listed) && Object.values(listed).every((d) => typeof d === 'string')
+            ? (listed as Record<string, string>)
+            : { [e.slice(7)]: pkg.description ?? '' };
+        if (pkg.exports?.['./cli'] !== undefined) out.push({ name: e.slice(7), pkg: `@plexus/${e}`, description: pkg.description ?? '', commands });
       } catch {
         // A broken package is reported when it is used, not while printing help.
       }

@@ -18,7 +18,7 @@ import { adminGet, adminSocketPath } from '../admin.js';
  * replaces `node.dataDir` (start, id and status alike), so one config can run several nodes and a
  * test or a user can keep the dev node's data anywhere.
  */
-async function resolveConfig(file: string | undefined): Promise<ResolvedConfig> {
+export async function resolveConfig(file: string | undefined): Promise<ResolvedConfig> {
   const config = await loadConfigFile(file ?? devConfigPath());
   const override = process.env.PLEXUS_DATA_DIR;
   return override === undefined || override === '' ? config : { ...config, dataDir: resolve(override) };
@@ -66,6 +66,9 @@ export async function runNode(config: ResolvedConfig, started?: (node: PlexusNod
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
+  node.onShutdownRequest = (reason) => {
+    if (stopping === undefined) shutdown(`plugin: ${reason}`);
+  };
   try {
     await node.start();
   } catch (err) {

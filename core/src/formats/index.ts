@@ -9,3 +9,4 @@ export * from './hex.js';
 export * from './coredns.js';
 export * from './tcprouter.js';
 export * from './tunnel.js';
+export * from './hosts.js';

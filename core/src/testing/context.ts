@@ -35,6 +35,8 @@ export interface FakeContext<C> extends PluginContext<C> {
    * (ERR_PARAMS_INVALID naming the field), then the handler with `signer` as the verified key.
    */
   call<T = unknown>(protocol: string, method: string, params: unknown, options?: { signer?: string; peer?: string }): Promise<T>;
+  /** Reasons passed to `requestShutdown`, in order (a fake context never stops anything). */
+  readonly shutdownRequests: string[];
 }
 
 /**
@@ -45,6 +47,7 @@ export function fakeContext<C>(definition: PluginDefinition<C>, rawConfig: unkno
   const name = options.name ?? definition.name;
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), `plexus-${name}-`));
   const served = new Map<string, RpcMethods>();
+  const shutdownRequests: string[] = [];
   const log = options.log ?? silentLogger();
   const refuse = (): Promise<never> => Promise.reject(new PlexusError('ERR_CONNECT', 'a fake context has no network; pass options.peers'));
   return {
@@ -66,6 +69,10 @@ export function fakeContext<C>(definition: PluginDefinition<C>, rawConfig: unkno
       },
     },
     peers: options.peers ?? { connect: refuse, explorer: refuse },
+    shutdownRequests,
+    requestShutdown(reason: string) {
+      shutdownRequests.push(reason);
+    },
     capability<K extends CapabilityName>(cap: K): CapabilityMap[K] {
       if (!definition.requires.includes(cap)) throw new PlexusError('ERR_INTERNAL', `plugin '${name}' asked for '${cap}' without declaring it in requires`);
       const value = options.capabilities?.[cap];

@@ -12,6 +12,8 @@ const BENCHMARKS: { name: string; file: string; args: string[] }[] = [
   { name: 'registrations', file: 'registrations.js', args: ['--fsync-compare', '--open-rate', '500,1000,1500', '--wait-quiet', '120'] },
   { name: 'dns', file: 'dns.js', args: [] },
   { name: 'tcprouter', file: 'tcprouter.js', args: [] },
+  { name: 'tunnel', file: 'tunnel.js', args: [] },
+  { name: 'hosting', file: 'hosting.js', args: [] },
 ];
 
 const USAGE = `usage: node bench/dist/run-all.js [--seconds N] [--json] [--only NAME]

@@ -277,3 +277,16 @@ test('perInstanceUser: each instance runs as its own sashipx user, owner of its 
   const after = await import('node:fs/promises').then((fs) => fs.readFile('/etc/passwd', 'utf8'));
   assert.ok(!after.includes(`${user}:`), 'the user is gone');
 });
+
+test('four acquires at once provision in parallel: four distinct slots, four users, all answering', { timeout: 120_000 }, async (t) => {
+  const h = await startHost(t, { perInstanceUser: true });
+  const tenants = [generateKeyPair(), generateKeyPair(), generateKeyPair(), generateKeyPair()];
+  const got = await Promise.all(tenants.map((k) => h.acquire(k)));
+  assert.deepEqual(got.map((g) => g.details.userPort).sort(), [0, 1, 2, 3].map((i) => h.ports.user + i));
+  for (const g of got) assert.match((await waitFor('an instance', () => get(g.details.userPort)))!.body, /ok/);
+  assert.equal(await codeOf(h.acquire(generateKeyPair())), 'ERR_HOSTING_CAPACITY');
+  await Promise.all(got.map((g, i) => h.call('lease_terminate', { lease_id: g.details.leaseId }, tenants[i]!)));
+  assert.deepEqual(await h.containers(), []);
+  const passwd = await import('node:fs/promises').then((fs) => fs.readFile('/etc/passwd', 'utf8'));
+  for (const g of got) assert.ok(!passwd.includes(`sashipx${g.details.leaseId}:`));
+});

@@ -58,6 +58,8 @@ export class Host {
   private readonly leases = new Map<string, LeaseRecord>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private queue: Promise<unknown> = Promise.resolve();
+  /** Provisionings running outside the queue (stop waits for them). */
+  private readonly inflight = new Set<Promise<void>>();
   draining = false;
   private stopped = false;
   readonly counters: HostCounters = {
@@ -122,27 +124,30 @@ export class Host {
     this.stopped = true;
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
+    await Promise.allSettled([...this.inflight]);
     await this.queue.catch(() => undefined);
   }
 
-  /** The lease source's handler: one request at a time. */
-  handle(request: LeaseRequest): Promise<LeaseResult> {
-    return this.serial(async () => {
-      try {
-        switch (request.kind) {
-          case 'acquire':
-            return await this.acquire(request);
-          case 'extend':
-            return await this.extend(request);
-          case 'terminate':
-            return await this.terminate(request);
-        }
-      } catch (err) {
-        const code = err instanceof PlexusError ? err.code : 'ERR_INTERNAL';
-        this.counters.refused[code] = (this.counters.refused[code] ?? 0) + 1;
-        throw err;
+  /**
+   * The lease source's handler. Decisions (checks, slot, records, destroys) run one at a time in
+   * the queue; the slow part of an acquire — disk, user, container start — runs outside it, so
+   * acquires provision in parallel and one slow start holds up nobody else.
+   */
+  async handle(request: LeaseRequest): Promise<LeaseResult> {
+    try {
+      switch (request.kind) {
+        case 'acquire':
+          return await this.acquire(request);
+        case 'extend':
+          return await this.serial(() => this.extend(request));
+        case 'terminate':
+          return await this.serial(() => this.terminate(request));
       }
-    });
+    } catch (err) {
+      const code = err instanceof PlexusError ? err.code : 'ERR_INTERNAL';
+      this.counters.refused[code] = (this.counters.refused[code] ?? 0) + 1;
+      throw err;
+    }
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
@@ -152,6 +157,44 @@ export class Host {
   }
 
   private async acquire(r: Extract<LeaseRequest, { kind: 'acquire' }>): Promise<LeaseResult> {
+    const { lease, seed } = await this.serial(() => this.reserve(r));
+    const done = this.provision(lease, seed, true);
+    this.inflight.add(done);
+    try {
+      await done;
+    } catch (err) {
+      await this.serial(async () => {
+        this.counters.provisionFailures++;
+        await this.destroy(lease, 'provisioning failed').catch((e: unknown) => this.log.error({ err: e, lease: lease.leaseId }, 'hosting: cleanup after a failed provisioning failed; the next start finishes it'));
+      });
+      if (err instanceof PlexusError) throw err;
+      throw new PlexusError(HOSTING_ERRORS.ERR_HOSTING_PROVISION, `the instance did not start: ${dockerMessage(err)}`, { cause: err, data: { image: r.image } });
+    } finally {
+      this.inflight.delete(done);
+    }
+    return this.serial(async () => {
+      lease.state = 'running';
+      await this.save(lease);
+      this.arm(lease);
+      this.counters.acquired++;
+      this.log.info({ lease: lease.leaseId, name: lease.name, tenant: r.tenant.slice(0, 16), image: r.image, userPort: lease.userPort, expiresAt: new Date(lease.expiresAt).toISOString() }, 'instance up');
+      this.onChange();
+      const details: InstanceDetails = {
+        name: lease.name,
+        host: this.cfg.publicHost,
+        peerPort: lease.peerPort,
+        userPort: lease.userPort,
+        contractId: lease.contractId,
+        pubkey: lease.pubkey,
+        leaseId: lease.leaseId,
+        expiresAt: new Date(lease.expiresAt).toISOString(),
+      };
+      return { kind: 'acquire', leaseId: lease.leaseId, expiresAt: details.expiresAt, instance: sealTo(r.tenant, Buffer.from(JSON.stringify(details))) };
+    });
+  }
+
+  /** The checks and the slot of an acquire, and its record (state provisioning). */
+  private async reserve(r: Extract<LeaseRequest, { kind: 'acquire' }>): Promise<{ lease: LeaseRecord; seed: Uint8Array }> {
     if (this.draining || this.stopped) throw new PlexusError(HOSTING_ERRORS.ERR_HOSTING_DRAINING, 'this host is draining and takes no new leases');
     if (r.durationSeconds > this.cfg.maxLeaseSeconds) {
       throw new PlexusError(HOSTING_ERRORS.ERR_HOSTING_LEASE_TOO_LONG, `a lease of ${r.durationSeconds} s is longer than this host allows (${this.cfg.maxLeaseSeconds} s)`, { data: { maxLeaseSeconds: this.cfg.maxLeaseSeconds } });
@@ -183,31 +226,7 @@ export class Host {
     };
     // The record first: a crash from here on leaves something start-up reconciliation finds.
     await this.save(lease);
-    try {
-      await this.provision(lease, key.seed, true);
-    } catch (err) {
-      this.counters.provisionFailures++;
-      await this.destroy(lease, 'provisioning failed').catch((e: unknown) => this.log.error({ err: e, lease: leaseId }, 'hosting: cleanup after a failed provisioning failed'));
-      if (err instanceof PlexusError) throw err;
-      throw new PlexusError(HOSTING_ERRORS.ERR_HOSTING_PROVISION, `the instance did not start: ${dockerMessage(err)}`, { cause: err, data: { image: r.image } });
-    }
-    lease.state = 'running';
-    await this.save(lease);
-    this.arm(lease);
-    this.counters.acquired++;
-    this.log.info({ lease: leaseId, name: lease.name, tenant: r.tenant.slice(0, 16), image: r.image, userPort: lease.userPort, expiresAt: new Date(lease.expiresAt).toISOString() }, 'instance up');
-    this.onChange();
-    const details: InstanceDetails = {
-      name: lease.name,
-      host: this.cfg.publicHost,
-      peerPort: lease.peerPort,
-      userPort: lease.userPort,
-      contractId: lease.contractId,
-      pubkey: lease.pubkey,
-      leaseId,
-      expiresAt: new Date(lease.expiresAt).toISOString(),
-    };
-    return { kind: 'acquire', leaseId, expiresAt: details.expiresAt, instance: sealTo(r.tenant, Buffer.from(JSON.stringify(details))) };
+    return { lease, seed: key.seed };
   }
 
   private async extend(r: Extract<LeaseRequest, { kind: 'extend' }>): Promise<LeaseResult> {
@@ -329,10 +348,20 @@ export class Host {
     clearTimeout(this.timers.get(lease.leaseId));
     this.timers.delete(lease.leaseId);
     const dir = this.dirOf(lease);
+    // The container first, and it must go: while it may run, the record stays (retried later).
     await this.docker.remove(lease.name);
-    await unmount(dir.data);
-    await rm(dir.root, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
-    if (lease.user !== undefined) await deleteUser(lease.user);
+    // The rest is best effort, each step on its own: a leftover directory or mount is removed at
+    // the next start, and a failure here must not keep the slot taken.
+    const step = async (what: string, fn: () => Promise<unknown>): Promise<void> => {
+      try {
+        await fn();
+      } catch (err) {
+        this.log.warn({ err, lease: lease.leaseId, step: what }, 'hosting: a cleanup step failed; the next start retries what is left');
+      }
+    };
+    await step('unmount', () => unmount(dir.data));
+    await step('remove directory', () => rm(dir.root, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 }));
+    if (lease.user !== undefined) await step('delete user', () => deleteUser(lease.user!));
     await this.store.redis.hdel(this.hashKey, lease.leaseId);
     this.leases.delete(lease.leaseId);
     this.log.info({ lease: lease.leaseId, name: lease.name, why }, 'instance destroyed');
@@ -356,7 +385,12 @@ export class Host {
         await this.destroy(current, 'lease expired');
         this.counters.expired++;
         this.onChange();
-      }).catch((err: unknown) => this.log.error({ err, lease: lease.leaseId }, 'hosting: destroying an expired instance failed; retried at the next start'));
+      }).catch((err: unknown) => {
+        this.log.error({ err, lease: lease.leaseId }, 'hosting: destroying an expired instance failed; retried in 10 s');
+        const retry = setTimeout(() => this.arm(lease), 10_000);
+        retry.unref();
+        this.timers.set(lease.leaseId, retry);
+      });
     }, Math.min(wait, MAX_TIMER_MS));
     t.unref();
     this.timers.set(lease.leaseId, t);

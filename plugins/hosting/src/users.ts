@@ -11,9 +11,28 @@ const exec = promisify(execFile);
  */
 export const USER_PREFIX = 'sashipx';
 
+/**
+ * Runs useradd/userdel, retrying while another one holds the lock on /etc/passwd or /etc/group
+ * (exit 1 / 10: "cannot lock ... try again later"): instances are provisioned in parallel.
+ */
+async function shadowTool(cmd: 'useradd' | 'userdel', args: string[], ok: (code: number) => boolean = () => false): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await exec(cmd, args, { timeout: 30_000 });
+      return;
+    } catch (err) {
+      const e = err as { code?: number; stderr?: string };
+      if (typeof e.code === 'number' && ok(e.code)) return;
+      const locked = (e.code === 1 || e.code === 10) && /lock/i.test(e.stderr ?? '');
+      if (!locked || attempt >= 40) throw err;
+      await new Promise((r) => setTimeout(r, 25 + Math.random() * 75));
+    }
+  }
+}
+
 /** Creates the user; returns `uid:gid`. */
 export async function createUser(name: string): Promise<{ uid: number; gid: number }> {
-  await exec('useradd', ['--system', '--no-create-home', '--user-group', '--shell', '/usr/sbin/nologin', name], { timeout: 30_000 });
+  await shadowTool('useradd', ['--system', '--no-create-home', '--user-group', '--shell', '/usr/sbin/nologin', name]);
   return idsOf(name);
 }
 
@@ -24,10 +43,9 @@ export async function idsOf(name: string): Promise<{ uid: number; gid: number }>
   return { uid, gid };
 }
 
+/** Removes the user; gone already (exit 6) is fine. */
 export async function deleteUser(name: string): Promise<void> {
-  await exec('userdel', [name], { timeout: 30_000 }).catch((err: { code?: number }) => {
-    if (err.code !== 6) throw err; // 6: no such user
-  });
+  await shadowTool('userdel', [name], (code) => code === 6);
 }
 
 /** Users this plugin may have made (name starts with the prefix). */

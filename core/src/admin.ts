@@ -95,21 +95,32 @@ function reply(res: import('node:http').ServerResponse, status: number, body: un
  * Runs a plugin's admin action on a running node (`POST /plugins/<plugin>/<action>`). The
  * action's PlexusError comes back as one (code, message, data).
  */
-export async function adminCall(socketPath: string, plugin: string, action: string, params: unknown, timeoutMs = 30_000): Promise<unknown> {
+export function adminCall(socketPath: string, plugin: string, action: string, params: unknown, timeoutMs = 30_000): Promise<unknown> {
+  return adminRequest(socketPath, 'POST', `/plugins/${plugin}/${action}`, JSON.stringify(params ?? {}), timeoutMs);
+}
+
+/** GET a path from a node's admin socket. */
+export function adminGet(socketPath: string, path: string, timeoutMs = 5000): Promise<unknown> {
+  return adminRequest(socketPath, 'GET', path, undefined, timeoutMs);
+}
+
+/** One request to the admin socket; a non-200 answer is rejected as the PlexusError it carries. */
+function adminRequest(socketPath: string, method: 'GET' | 'POST', path: string, body: string | undefined, timeoutMs: number): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    const body = JSON.stringify(params ?? {});
-    const req = request({ socketPath, path: `/plugins/${plugin}/${action}`, method: 'POST', timeout: timeoutMs, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+    const headers = body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
+    const req = request({ socketPath, path, method, timeout: timeoutMs, headers }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => (text += d));
       res.on('end', () => {
+        let parsed: { error?: { code?: string; message?: string; data?: unknown } };
         try {
-          const parsed = JSON.parse(text) as { error?: { code: string; message: string; data?: Record<string, unknown> } };
-          if (res.statusCode === 200) return resolve(parsed);
-          reject(PlexusError.fromWire(parsed.error ?? { message: `HTTP ${res.statusCode}` }));
+          parsed = JSON.parse(text) as typeof parsed;
         } catch {
-          reject(new PlexusError('ERR_INTERNAL', 'the admin socket answered with something that is not JSON'));
+          return reject(new PlexusError('ERR_INTERNAL', 'the admin socket answered with something that is not JSON'));
         }
+        if (res.statusCode === 200) resolve(parsed);
+        else reject(PlexusError.fromWire(parsed.error ?? { message: `HTTP ${res.statusCode}` }));
       });
     });
     req.on('timeout', () => req.destroy(new PlexusError('ERR_TIMEOUT', `no answer from ${socketPath} within ${timeoutMs} ms`)));
@@ -119,32 +130,5 @@ export async function adminCall(socketPath: string, plugin: string, action: stri
       else reject(new PlexusError('ERR_CONNECT', `${socketPath}: ${err.message}`));
     });
     req.end(body);
-  });
-}
-
-/** GET a path from a node's admin socket. */
-export async function adminGet(socketPath: string, path: string, timeoutMs = 5000): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const req = request({ socketPath, path, method: 'GET', timeout: timeoutMs }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => {
-        try {
-          const parsed = JSON.parse(body) as { error?: { message: string } };
-          if (res.statusCode !== 200) reject(new PlexusError('ERR_INTERNAL', parsed.error?.message ?? `HTTP ${res.statusCode}`));
-          else resolve(parsed);
-        } catch {
-          reject(new PlexusError('ERR_INTERNAL', 'the admin socket answered with something that is not JSON'));
-        }
-      });
-    });
-    req.on('timeout', () => req.destroy(new PlexusError('ERR_TIMEOUT', `no answer from ${socketPath} within ${timeoutMs} ms`)));
-    req.on('error', (err: NodeJS.ErrnoException) => {
-      if (err instanceof PlexusError) reject(err);
-      else if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') reject(new PlexusError('ERR_CONNECT', `the node is not running (no admin socket at ${socketPath})`));
-      else reject(new PlexusError('ERR_CONNECT', `${socketPath}: ${err.message}`));
-    });
-    req.end();
   });
 }

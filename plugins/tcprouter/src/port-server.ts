@@ -7,6 +7,31 @@ import { ConnectionGate, type PortCounters } from './limits.js';
 import type { RouteMatch, RouteTable } from './routes.js';
 
 /**
+ * Binds `server` to `addr` for the router's `kind` of port, and logs its later errors.
+ * @throws ERR_TCPROUTER_LISTEN naming the address.
+ */
+export async function listenOn(server: Server, addr: HostPort, kind: 'http' | 'tls' | 'clients', log: Logger): Promise<Server> {
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host: addr.host, port: addr.port, ipv6Only: isIPv6(addr.host), backlog: 1024 }, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const what = kind === 'clients' ? 'tunnel clients' : kind.toUpperCase();
+    throw new PlexusError(TCPROUTER_ERRORS.ERR_TCPROUTER_LISTEN, `tcprouter cannot listen for ${what} on ${formatHostPort(addr)}: ${code ?? (err as Error).message}`, {
+      cause: err,
+      data: { address: formatHostPort(addr), port: kind },
+    });
+  }
+  server.on('error', (err) => log.warn({ err, port: kind }, 'tcprouter listener error'));
+  return server;
+}
+
+/**
  * One public port (HTTP by Host, or TLS by SNI): the listener, its limits, and the connections it
  * holds, indexed by the store route they use so that a removed or changed route can close them.
  */
@@ -48,23 +73,7 @@ export class PortServer implements PortContext {
   async listen(addr: HostPort): Promise<void> {
     // allowHalfOpen: a client that is done sending (FIN) still gets the backend's whole answer.
     const server = createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: false }, (s) => this.onConnection(s));
-    try {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen({ host: addr.host, port: addr.port, ipv6Only: isIPv6(addr.host), backlog: 1024 }, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      throw new PlexusError(TCPROUTER_ERRORS.ERR_TCPROUTER_LISTEN, `tcprouter cannot listen for ${this.kind.toUpperCase()} on ${formatHostPort(addr)}: ${code ?? (err as Error).message}`, {
-        cause: err,
-        data: { address: formatHostPort(addr), port: this.kind },
-      });
-    }
-    server.on('error', (err) => this.log.warn({ err, port: this.kind }, 'tcprouter listener error'));
-    this.server = server;
+    this.server = await listenOn(server, addr, this.kind, this.log);
   }
 
   /** Stops listening and closes every connection. */

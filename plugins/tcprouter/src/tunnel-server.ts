@@ -1,8 +1,9 @@
-import { createServer, isIPv6, type Server, type Socket } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { PlexusError, YamuxGoAwayCode, YamuxSession, formatHostPort, parseTunnelHandshake, type HostPort, type Logger, type YamuxStream } from '@plexus/core';
 import type { TunnelLimits } from './config.js';
 import { TCPROUTER_ERRORS } from './errors.js';
 import { ConnectionGate } from './limits.js';
+import { listenOn } from './port-server.js';
 import type { RouteTable } from './routes.js';
 
 /**
@@ -110,24 +111,7 @@ export class TunnelServer {
 
   /** Listens on `addr`. @throws ERR_TCPROUTER_LISTEN naming the address. */
   async listen(addr: HostPort): Promise<void> {
-    const server = createServer({ noDelay: true }, (s) => this.onConnection(s));
-    try {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen({ host: addr.host, port: addr.port, ipv6Only: isIPv6(addr.host), backlog: 1024 }, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      throw new PlexusError(TCPROUTER_ERRORS.ERR_TCPROUTER_LISTEN, `tcprouter cannot listen for tunnel clients on ${formatHostPort(addr)}: ${code ?? (err as Error).message}`, {
-        cause: err,
-        data: { address: formatHostPort(addr), port: 'clients' },
-      });
-    }
-    server.on('error', (err) => this.log.warn({ err, port: 'clients' }, 'tcprouter clients listener error'));
-    this.server = server;
+    this.server = await listenOn(createServer({ noDelay: true }, (s) => this.onConnection(s)), addr, 'clients', this.log);
   }
 
   async stop(): Promise<void> {

@@ -75,7 +75,7 @@ after(async () => {
   await lan.destroy();
 });
 
-test('README "Trying it", line by line: the dev node answers the registered address', { timeout: 240_000 }, async () => {
+test('README "Trying it", line by line: the dev node answers the registered address', { timeout: 240_000 }, async (t) => {
   const lines = await readmeBlock('## Trying it');
   assert.match(lines[0]!, /^bash scripts\/dev\.sh\b/, 'the walkthrough starts the dev node first');
   const { dir, home } = await workDir();
@@ -83,7 +83,9 @@ test('README "Trying it", line by line: the dev node answers the registered addr
   const env = { HOME: home, PLEXUS_DATA_DIR: join(dir, 'dev-data'), PLEXUS_KEY: '', PLEXUS_EXPLORER: '' };
   // Terminal 1: the node, in the background until the end of the test.
   const node = bash(lan, lines[0]!, dir, env, 230_000);
-  cleanups.push(async () => {
+  // Stopped when this test ends, not with the file: the next walkthrough starts a dev node on the
+  // same fixed ports in the same namespace.
+  t.after(async () => {
     killGroup(node.child, 'SIGINT');
     const exited = await Promise.race([node.done, new Promise<undefined>((r) => setTimeout(() => r(undefined), 15_000))]);
     if (exited === undefined) killGroup(node.child, 'SIGKILL');

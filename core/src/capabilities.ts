@@ -101,6 +101,12 @@ export type LeaseResult =
       expiresAt: string;
       /** The instance details (name, host, ports, contract id, instance key), sealed to the tenant (`openSealed`). */
       instance: import('./crypto/box.js').SealedBox;
+      /**
+       * The same details in the clear, for a lease source that must seal them its own way (Xahau:
+       * libsodium's sealed box to the tenant's message key, in Evernode's field names). A source
+       * never passes them on unsealed: the overlay strips them from its RPC answer.
+       */
+      details: InstanceDetails;
     }
   | { kind: 'extend'; leaseId: string; expiresAt: string }
   | { kind: 'terminate'; leaseId: string };

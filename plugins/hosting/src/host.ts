@@ -189,7 +189,7 @@ export class Host {
         leaseId: lease.leaseId,
         expiresAt: new Date(lease.expiresAt).toISOString(),
       };
-      return { kind: 'acquire', leaseId: lease.leaseId, expiresAt: details.expiresAt, instance: sealTo(r.tenant, Buffer.from(JSON.stringify(details))) };
+      return { kind: 'acquire', leaseId: lease.leaseId, expiresAt: details.expiresAt, instance: sealTo(r.tenant, Buffer.from(JSON.stringify(details))), details };
     });
   }
 

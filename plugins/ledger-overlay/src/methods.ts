@@ -14,10 +14,14 @@ const duration = z.number().int().min(1).max(MAX_REQUEST_SECONDS);
 
 /** The methods, forwarding to the host's handler (`undefined`: no host yet, ERR_UNAVAILABLE). */
 export function leaseMethods(handler: () => ((r: LeaseRequest) => Promise<LeaseResult>) | undefined): RpcMethods {
-  const forward = async (request: LeaseRequest): Promise<LeaseResult> => {
+  const forward = async (request: LeaseRequest): Promise<LeaseResult | Omit<Extract<LeaseResult, { kind: 'acquire' }>, 'details'>> => {
     const h = handler();
     if (h === undefined) throw new PlexusError('ERR_UNAVAILABLE', 'this node takes no leases (no hosting plugin serves the ledger)');
-    return h(request);
+    const result = await h(request);
+    if (result.kind !== 'acquire') return result;
+    // The details go back only sealed to the tenant: the clear copy is for sources that seal themselves.
+    const { details: _clear, ...sealed } = result;
+    return sealed;
   };
   const tenantOf = (signer: string | undefined): string => {
     if (signer === undefined) throw new PlexusError('ERR_AUTH_REQUIRED', 'lease requests must be signed by the tenant');

@@ -1,0 +1,54 @@
+import type { Command } from 'commander';
+import { PlexusError, adminCall, adminSocketPath, resolveNodeConfig, runCommand } from '@plexus/core';
+
+/**
+ * `plexus xahau status`: the Xahau lease source of the running host node, over its admin socket
+ * (`<dataDir>/admin.sock`, found from `--config`), so it runs on the host machine.
+ */
+
+interface Local {
+  config?: string;
+  json?: boolean;
+}
+
+/** One line per field, as `plexus status` prints a plugin. */
+export function formatStatus(s: Record<string, unknown>): string {
+  const hb = s.lastHeartbeat as { at: number; hash: string } | null;
+  const replies = (s.replies ?? {}) as Record<string, number>;
+  const pending = (replies.handling ?? 0) + (replies.handled ?? 0) + (replies.replying ?? 0);
+  return [
+    `account          ${String(s.account)}`,
+    `server           ${s.server === null ? 'not connected' : String(s.server)}`,
+    `ledger           ${s.ledger === null ? '-' : String(s.ledger)} (replay cursor ${s.cursor === null ? '-' : String(s.cursor)})`,
+    `last heartbeat   ${hb === null ? 'never' : `${new Date(hb.at).toISOString()} ${hb.hash}`}`,
+    `pending replies  ${pending}`,
+    `requests         ${Object.entries((s.requests ?? {}) as Record<string, number>).map(([k, v]) => `${k} ${v}`).join(', ')}`,
+    ...(s.lastError ? [`last error       ${String(s.lastError)}`] : []),
+  ].join('\n');
+}
+
+export function registerCli(program: Command): void {
+  const xahau = program.command('xahau').description('the Xahau lease source of this host (on the host machine)');
+  xahau
+    .command('status')
+    .description('account, server, ledger, last heartbeat, pending replies')
+    .option('--config <file>', "the host node's config (default: configs/dev.yaml; $PLEXUS_DATA_DIR applies)")
+    .option('--json', 'machine-readable output')
+    .action(async (opts: Local) => {
+      await runCommand(
+        opts,
+        async () => {
+          const config = await resolveNodeConfig(opts.config);
+          try {
+            return (await adminCall(adminSocketPath(config.dataDir), 'ledger-xahau', 'status', {})) as Record<string, unknown>;
+          } catch (err) {
+            if (err instanceof PlexusError && err.code === 'ERR_NOT_FOUND' && /no running plugin/.test(err.message)) {
+              throw new PlexusError('ERR_NOT_FOUND', `the node of ${config.file} runs no ledger-xahau plugin`, { hint: 'Add plugins.ledger-xahau to the host config and start it.' });
+            }
+            throw err;
+          }
+        },
+        formatStatus,
+      );
+    });
+}

@@ -1,0 +1,104 @@
+import type { StoreCapability } from '@plexus/core';
+
+type Redis = StoreCapability['redis'];
+
+/**
+ * What the plugin remembers in the store, per host account, so that a restart (or a second
+ * connection) never answers a request twice:
+ * - `cursor`: the ledger to replay `account_tx` from (inclusive; everything before it is handled);
+ * - `req:<hash>`: one record per tenant request, from `handling` to `replied`, holding the handler's
+ *   result and the signed reply (so a crash between "handled" and "validated" resubmits the same reply);
+ * - `lease:<uriTokenId>`: the lease behind a lease slot token (for extend / terminate);
+ * - `heartbeat`: the last heartbeat (unix ms and tx hash).
+ */
+
+export type RequestStatus = 'handling' | 'handled' | 'replying' | 'replied' | 'ignored';
+
+export interface RequestRecord {
+  status: RequestStatus;
+  kind: string;
+  ledgerIndex: number;
+  /** The reply as decided (unsigned tx), once the handler answered or the request was refused. */
+  reply?: Record<string, unknown>;
+  /** Signed reply in flight: blob, hash, LastLedgerSequence. */
+  signed?: { blob: string; hash: string; lastLedger: number };
+  /** Final result of the reply (tesSUCCESS, ...). */
+  result?: string;
+  note?: string;
+}
+
+export interface LeaseRecord {
+  leaseId: string;
+  tenantAccount: string;
+  tenantKey: string;
+  leaseAmount: string;
+  evrIssuer: string;
+}
+
+export class XahauState {
+  private readonly prefix: string;
+
+  constructor(
+    private readonly redis: Redis,
+    account: string,
+  ) {
+    this.prefix = `plexus:xahau:${account}:`;
+  }
+
+  async cursor(): Promise<number | undefined> {
+    const v = await this.redis.get(this.prefix + 'cursor');
+    return v === null ? undefined : Number(v);
+  }
+
+  /** Moves the cursor forward only. */
+  async advanceCursor(ledger: number): Promise<void> {
+    const cur = await this.cursor();
+    if (cur === undefined || ledger > cur) await this.redis.set(this.prefix + 'cursor', String(ledger));
+  }
+
+  async request(hash: string): Promise<RequestRecord | undefined> {
+    const v = await this.redis.hget(this.prefix + 'req', hash);
+    return v === null ? undefined : (JSON.parse(v) as RequestRecord);
+  }
+
+  async putRequest(hash: string, record: RequestRecord): Promise<void> {
+    await this.redis.hset(this.prefix + 'req', hash, JSON.stringify(record));
+  }
+
+  /** Requests whose reply is not yet validated (after a restart: resubmit or re-sign). */
+  async unfinished(): Promise<[string, RequestRecord][]> {
+    const all = await this.redis.hgetall(this.prefix + 'req');
+    return Object.entries(all)
+      .map(([h, v]) => [h, JSON.parse(v) as RequestRecord] as [string, RequestRecord])
+      .filter(([, r]) => r.status === 'handled' || r.status === 'replying' || r.status === 'handling')
+      .sort((a, b) => a[1].ledgerIndex - b[1].ledgerIndex);
+  }
+
+  async counts(): Promise<Record<RequestStatus, number>> {
+    const out: Record<RequestStatus, number> = { handling: 0, handled: 0, replying: 0, replied: 0, ignored: 0 };
+    for (const v of Object.values(await this.redis.hgetall(this.prefix + 'req'))) out[(JSON.parse(v) as RequestRecord).status]++;
+    return out;
+  }
+
+  async lease(uriTokenId: string): Promise<LeaseRecord | undefined> {
+    const v = await this.redis.hget(this.prefix + 'lease', uriTokenId);
+    return v === null ? undefined : (JSON.parse(v) as LeaseRecord);
+  }
+
+  async putLease(uriTokenId: string, record: LeaseRecord): Promise<void> {
+    await this.redis.hset(this.prefix + 'lease', uriTokenId, JSON.stringify(record));
+  }
+
+  async dropLease(uriTokenId: string): Promise<void> {
+    await this.redis.hdel(this.prefix + 'lease', uriTokenId);
+  }
+
+  async heartbeat(): Promise<{ at: number; hash: string } | undefined> {
+    const v = await this.redis.get(this.prefix + 'heartbeat');
+    return v === null ? undefined : (JSON.parse(v) as { at: number; hash: string });
+  }
+
+  async putHeartbeat(at: number, hash: string): Promise<void> {
+    await this.redis.set(this.prefix + 'heartbeat', JSON.stringify({ at, hash }));
+  }
+}

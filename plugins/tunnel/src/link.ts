@@ -132,7 +132,8 @@ export class TunnelLink {
     session.ping(); // an RTT for the status at once, not after the first ping interval
     this.upAt = Date.now();
     this.setState('up');
-    this.lastError = undefined;
+    // lastError stays until the session proves itself (a stream): a router that refuses the
+    // secret closes right after this, and the reason must still be readable then.
     this.log.info({ router: this.name, reconnects: this.reconnects }, 'tunnel up');
     session.once('close', (err) => {
       this.closedBytes.fromRouter += session.bytesIn;
@@ -164,6 +165,7 @@ export class TunnelLink {
 
   /** One tunnelled connection: pick the local service by the first byte, replay it, relay. */
   private serve(st: YamuxStream): void {
+    this.lastError = undefined;
     this.streamsThisSession++;
     this.streamsTotal++;
     st.on('error', () => undefined);

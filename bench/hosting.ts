@@ -796,7 +796,7 @@ function report(out: Record<string, any>, json: boolean): void {
   );
   lines.push(`   reference split, p50: POST /containers/create ${f(ref.createMs.p50)} ms, POST /start ${f(ref.startMs.p50)} ms`);
   lines.push(
-    `2. provisioning throughput: ${c.concurrent} lease_acquire at once (8 tenants, own connections): all ${c.concurrent} reachable after ${f(c.wallMs / 1000, 2)} s = ${f(c.leasesPerSecond, 2)} leases/s; replies p50 ${f(c.acquireReplyMs.p50)} ms, max ${f(c.acquireReplyMs.max)} ms (the host provisions one at a time); terminating all ${c.concurrent} at once: ${f(c.terminateAllWallMs / 1000, 2)} s`,
+    `2. provisioning throughput: ${c.concurrent} lease_acquire at once (8 tenants, own connections): all ${c.concurrent} reachable after ${f(c.wallMs / 1000, 2)} s = ${f(c.leasesPerSecond, 2)} leases/s; replies p50 ${f(c.acquireReplyMs.p50)} ms, max ${f(c.acquireReplyMs.max)} ms; terminating all ${c.concurrent} at once: ${f(c.terminateAllWallMs / 1000, 2)} s`,
   );
   lines.push(
     `   reference for one lease in series: 1 / p50(acquire → reachable) = ${f(1000 / pl.acquireToReachableMs.p50, 2)} leases/s; docker create + start alone: ${f(1000 / ref.createStartReachableMs.p50, 2)} containers/s`,

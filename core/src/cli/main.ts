@@ -11,6 +11,13 @@ import { Command, CommanderError } from 'commander';
 const BUILTIN = new Set(['start', 'check-config', 'id', 'status', 'plugins', 'help']);
 
 async function main(argv: string[]): Promise<void> {
+  // `plexus ... | head`: the reader went away; stop quietly, as other Unix tools do.
+  for (const out of [process.stdout, process.stderr]) {
+    out.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      throw err;
+    });
+  }
   const major = Number(process.versions.node.split('.')[0]);
   if (major < 22) {
     process.stderr.write(`plexus: needs Node.js 22 or newer (this is ${process.version}); run scripts/setup.sh, then bin/plexus\n`);

@@ -7,11 +7,11 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateKeyPair, openSealed, toHex, type Ed25519KeyPair, type InstanceDetails, type LeaseResult, type StoreCapability } from '@plexus/core';
-import { codeOf, startPlugin, startRedis, type FakeContext, type RedisServer } from '@plexus/core/testing';
-import { plugin as storePlugin } from '@plexus/plugin-store';
+import { codeOf, startPlugin, type FakeContext } from '@plexus/core/testing';
 import { LEASE_PROTOCOL, plugin as overlayPlugin } from '@plexus/plugin-ledger-overlay';
 import { HOST_LABEL, plugin as hostingPlugin, type HostingService } from '@plexus/plugin-hosting';
 import { dockerApi, ensureDockerd, ensureTestImage, type Dockerd } from './lib/dockerd.js';
+import { startTestStore } from './lib/test-store.js';
 
 /**
  * The hosting plugin on a real dockerd and a real store, requests through the real overlay lease
@@ -23,7 +23,6 @@ import { dockerApi, ensureDockerd, ensureTestImage, type Dockerd } from './lib/d
 let docker: Dockerd;
 let image: string;
 let brokenImage: string;
-let redis: RedisServer;
 let store: StoreCapability;
 const cleanups: (() => Promise<void>)[] = [];
 
@@ -38,16 +37,13 @@ before(async () => {
   const committed = await dockerApi(docker.socket, 'POST', `/commit?container=${id}&repo=plexus-test/broken&tag=1`, {});
   assert.equal(committed.status, 201, JSON.stringify(committed.json));
   await dockerApi(docker.socket, 'DELETE', `/containers/${id}?force=true`);
-  redis = await startRedis({ tmpPrefix: 'plexus-hosting-redis-' });
-  const dir = await mkdtemp(join(tmpdir(), 'plexus-hosting-store-'));
-  cleanups.push(() => rm(dir, { recursive: true, force: true }));
-  const { instance } = await startPlugin(storePlugin, { mode: 'external', url: `redis://127.0.0.1:${redis.port}` }, { dataDir: dir, after: (fn) => void cleanups.push(fn) });
-  store = instance.capabilities!().store!;
+  const s = await startTestStore('plexus-hosting');
+  store = s.store;
+  cleanups.push(s.stop);
 });
 
 after(async () => {
   for (const c of cleanups.reverse()) await c().catch(() => undefined);
-  await redis?.stop();
   await docker?.stop();
 });
 

@@ -7,8 +7,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { generateSeed } from 'ripple-keypairs';
 import { generateKeyPair, toHex, type StoreCapability } from '@plexus/core';
-import { startPlugin, startRedis, type RedisServer } from '@plexus/core/testing';
-import { plugin as storePlugin } from '@plexus/plugin-store';
+import { startPlugin } from '@plexus/core/testing';
 import { HOST_LABEL, plugin as hostingPlugin } from '@plexus/plugin-hosting';
 import {
   encodeLeaseTokenUri,
@@ -25,6 +24,7 @@ import {
   signTx,
 } from '@plexus/plugin-ledger-xahau';
 import { dockerApi, ensureDockerd, ensureTestImage, type Dockerd } from './lib/dockerd.js';
+import { startTestStore } from './lib/test-store.js';
 import { NodeProcess, freePort, killAllNodes, removeDir, runCli, tempDir, writeConfig, type CliResult } from './lib/harness.js';
 import { StandinLedger, StandinServer, type Entry } from './lib/xahau-standin.js';
 
@@ -37,23 +37,19 @@ import { StandinLedger, StandinServer, type Entry } from './lib/xahau-standin.js
 
 let docker: Dockerd;
 let image: string;
-let redis: RedisServer;
 let store: StoreCapability;
 const cleanups: (() => Promise<void>)[] = [];
 
 before(async () => {
   docker = await ensureDockerd();
   image = await ensureTestImage(docker.socket);
-  redis = await startRedis({ tmpPrefix: 'plexus-xahau-e2e-redis-' });
-  const dir = await mkdtemp(join(tmpdir(), 'plexus-xahau-e2e-store-'));
-  cleanups.push(() => rm(dir, { recursive: true, force: true }));
-  const { instance } = await startPlugin(storePlugin, { mode: 'external', url: `redis://127.0.0.1:${redis.port}` }, { dataDir: dir, after: (fn) => void cleanups.push(fn) });
-  store = instance.capabilities!().store!;
+  const s = await startTestStore('plexus-xahau-e2e');
+  store = s.store;
+  cleanups.push(s.stop);
 });
 
 after(async () => {
   for (const c of cleanups.reverse()) await c().catch(() => undefined);
-  await redis?.stop();
   await docker?.stop();
 });
 

@@ -22,8 +22,9 @@ if [ "${1:-}" = "--test" ]; then
   # curl and openssl are the router tests' clients; haproxy is the router benchmark's reference;
   # nftables is the NAT of the tunnel's network test; Go and hashicorp/yamux build the interop peer;
   # docker.io runs the hosting tests' instances (the tests start their own dockerd) from an image
-  # built out of busybox-static (no registry is needed).
-  packages+=(iproute2 procps psmisc curl openssl haproxy nftables golang-go golang-github-hashicorp-yamux-dev docker.io busybox-static)
+  # built out of busybox-static (no registry is needed); wireguard-tools + wireguard-go build the
+  # mesh tests' interfaces (the kernel may lack the module); pebble is the ACME tests' CA.
+  packages+=(iproute2 procps psmisc curl openssl haproxy nftables golang-go golang-github-hashicorp-yamux-dev docker.io busybox-static wireguard-tools wireguard-go pebble)
 fi
 missing=()
 for p in "${packages[@]}"; do

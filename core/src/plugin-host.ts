@@ -142,6 +142,12 @@ export class PluginHost {
         if (value === undefined) throw new PlexusError('ERR_INTERNAL', `capability '${capability}' is not available yet`);
         return value;
       },
+      optionalCapability<K extends CapabilityName>(capability: K): CapabilityMap[K] | undefined {
+        if (!(def.uses ?? []).includes(capability)) {
+          throw new PlexusError('ERR_INTERNAL', `plugin '${def.name}' asked for optional '${capability}' without declaring it in uses`);
+        }
+        return providers.get(capability)?.instance.capabilities?.()[capability] as CapabilityMap[K] | undefined;
+      },
     };
   }
 }

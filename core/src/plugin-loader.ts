@@ -52,6 +52,7 @@ function shapeProblem(def: PluginDefinition<unknown> | undefined): string | unde
   if (def === undefined || typeof def !== 'object') return 'it exports neither `plugin` nor a default';
   if (typeof def.name !== 'string' || !/^[a-z][a-z0-9-]*$/.test(def.name)) return '`name` must be a lowercase identifier';
   if (!Array.isArray(def.provides) || !Array.isArray(def.requires)) return '`provides` and `requires` must be arrays';
+  if (def.uses !== undefined && !Array.isArray(def.uses)) return '`uses` must be an array when given';
   if (typeof def.create !== 'function') return '`create` must be a function';
   if (typeof (def.configSchema as { safeParse?: unknown } | undefined)?.safeParse !== 'function') return '`configSchema` must be a zod schema';
   return undefined;

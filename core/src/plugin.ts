@@ -19,6 +19,12 @@ export interface PluginDefinition<C = unknown> {
   readonly provides: readonly string[];
   /** Capabilities that must be provided by another configured plugin. */
   readonly requires: readonly string[];
+  /**
+   * Capabilities used when another configured plugin provides them, and done without otherwise
+   * (the wireguard plugin moves the store onto the mesh on nodes that run one). The plugin starts
+   * after their providers; `ctx.optionalCapability()` hands them out.
+   */
+  readonly uses?: readonly string[];
   /** Strict schema of the plugin's config block, with its defaults. */
   readonly configSchema: z.ZodType<C>;
   /** Builds the instance. Must do no I/O: sockets, files and children are opened in `start`. */
@@ -65,6 +71,8 @@ export interface PluginContext<C = unknown> {
   readonly peers: PeerDialer;
   /** The started provider of a capability this plugin `requires`. Throws for anything else. */
   capability<K extends CapabilityName>(name: K): CapabilityMap[K];
+  /** The started provider of a capability this plugin `uses`, or undefined when no configured plugin provides it. */
+  optionalCapability<K extends CapabilityName>(name: K): CapabilityMap[K] | undefined;
   /** Asks the node to stop, as SIGTERM would (a drained host, for one). Returns at once. */
   requestShutdown(reason: string): void;
 }

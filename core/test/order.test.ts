@@ -2,12 +2,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { orderPlugins, type OrderNode, type OrderResult } from '../src/config/order.js';
 
-/** `key:provides>requires`, lists comma-separated: `pb:phonebook>store`. */
+/** `key:provides>requires?uses`, lists comma-separated: `pb:phonebook>store`, `wg:>?store`. */
 function n(spec: string): OrderNode {
   const [key, rest = ''] = spec.split(':') as [string, string?];
-  const [provides = '', requires = ''] = rest.split('>');
+  const [provides = '', after = ''] = rest.split('>');
+  const [requires = '', uses] = after.split('?');
   const list = (s: string): string[] => (s === '' ? [] : s.split(','));
-  return { key, provides: list(provides), requires: list(requires) };
+  return uses === undefined ? { key, provides: list(provides), requires: list(requires) } : { key, provides: list(provides), requires: list(requires), uses: list(uses) };
 }
 
 interface Case {
@@ -81,6 +82,16 @@ const CASES: Case[] = [
     name: 'a three-plugin cycle behind an innocent plugin',
     nodes: ['ok:', 'a:ca>cc', 'b:cb>ca', 'c:cc>cb'],
     want: { ok: false, missing: [], cycle: ['a', 'c', 'b', 'a'], duplicates: [] },
+  },
+  {
+    name: 'an optional capability orders after its provider when one is configured',
+    nodes: ['wg:>?store', 'store:store'],
+    want: { ok: true, order: ['store', 'wg'] },
+  },
+  {
+    name: 'an optional capability nobody provides is no error',
+    nodes: ['wg:>?store', 'dns:dns'],
+    want: { ok: true, order: ['wg', 'dns'] },
   },
   {
     name: 'missing, duplicate and cycle together are all reported',

@@ -113,14 +113,14 @@ export async function parseConfig(text: string, file: string, dir: string): Prom
   const plugins: ConfiguredPlugin[] = [];
   // Plugins whose block is invalid still take part in the capability check, so their consumers
   // are not told that a configured plugin is missing.
-  const known: { key: string; provides: readonly string[]; requires: readonly string[] }[] = [];
+  const known: { key: string; provides: readonly string[]; requires: readonly string[]; uses?: readonly string[] }[] = [];
   for (const [key, block] of Object.entries(topData.plugins ?? {})) {
     const loaded = await loadPlugin(key, dir);
     if (!loaded.ok) {
       issues.push({ file, path: `plugins.${key}`, message: loaded.reason });
       continue;
     }
-    known.push({ key, provides: loaded.definition.provides, requires: loaded.definition.requires });
+    known.push({ key, provides: loaded.definition.provides, requires: loaded.definition.requires, uses: loaded.definition.uses ?? [] });
     const parsed = loaded.definition.configSchema.safeParse(block ?? {}, { reportInput: true });
     if (!parsed.success) issues.push(...fromZod(file, ['plugins', key], parsed.error));
     else plugins.push({ key, definition: loaded.definition, config: parsed.data });

@@ -3,6 +3,8 @@ export interface OrderNode {
   key: string;
   provides: readonly string[];
   requires: readonly string[];
+  /** Optional: ordered after their providers when configured, no error when not. */
+  uses?: readonly string[];
 }
 
 export type OrderResult =
@@ -10,7 +12,7 @@ export type OrderResult =
   | { ok: false; missing: { key: string; capability: string }[]; cycle?: string[]; duplicates: { capability: string; keys: string[] }[] };
 
 /**
- * Start order: every plugin after the providers of what it requires; otherwise config order.
+ * Start order: every plugin after the providers of what it requires or uses; otherwise config order.
  * Reports every missing capability, capabilities offered twice, and one dependency cycle.
  */
 export function orderPlugins(nodes: OrderNode[]): OrderResult {
@@ -31,6 +33,10 @@ export function orderPlugins(nodes: OrderNode[]): OrderResult {
       const p = provider.get(cap);
       if (p === undefined) missing.push({ key: n.key, capability: cap });
       else if (p !== n.key) d.push(p);
+    }
+    for (const cap of n.uses ?? []) {
+      const p = provider.get(cap);
+      if (p !== undefined && p !== n.key) d.push(p);
     }
     deps.set(n.key, d);
   }

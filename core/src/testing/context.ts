@@ -79,6 +79,10 @@ export function fakeContext<C>(definition: PluginDefinition<C>, rawConfig: unkno
       if (value === undefined) throw new PlexusError('ERR_INTERNAL', `capability '${cap}' is not available in this test (pass options.capabilities)`);
       return value as CapabilityMap[K];
     },
+    optionalCapability<K extends CapabilityName>(cap: K): CapabilityMap[K] | undefined {
+      if (!(definition.uses ?? []).includes(cap)) throw new PlexusError('ERR_INTERNAL', `plugin '${name}' asked for optional '${cap}' without declaring it in uses`);
+      return options.capabilities?.[cap] as CapabilityMap[K] | undefined;
+    },
     served,
     async call<T>(protocol: string, method: string, params: unknown, opts: { signer?: string; peer?: string } = {}): Promise<T> {
       const m = served.get(protocol)?.[method];

@@ -23,8 +23,9 @@ if [ "${1:-}" = "--test" ]; then
   # nftables is the NAT of the tunnel's network test; Go and hashicorp/yamux build the interop peer;
   # docker.io runs the hosting tests' instances (the tests start their own dockerd) from an image
   # built out of busybox-static (no registry is needed); wireguard-tools + wireguard-go build the
-  # mesh tests' interfaces (the kernel may lack the module); pebble is the ACME tests' CA.
-  packages+=(iproute2 procps psmisc curl openssl haproxy nftables golang-go golang-github-hashicorp-yamux-dev docker.io busybox-static wireguard-tools wireguard-go pebble)
+  # mesh tests' interfaces (the kernel may lack the module); pebble is the ACME tests' CA; chromium
+  # is the browser the dashboard test drives (puppeteer-core, no browser download).
+  packages+=(iproute2 procps psmisc curl openssl haproxy nftables golang-go golang-github-hashicorp-yamux-dev docker.io busybox-static wireguard-tools wireguard-go pebble chromium)
 fi
 missing=()
 for p in "${packages[@]}"; do

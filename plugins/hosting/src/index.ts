@@ -172,7 +172,10 @@ export class HostingService implements PluginInstance {
     const h = this.host;
     if (h === undefined) return;
     const cfg = this.ctx.config;
-    const multiaddrs = cfg.announce ?? [...(this.ctx.node.listen ?? [])];
+    // The explorer lists only addresses that name this node (`/p2p/<own peer id>`); an announced
+    // address written without it gets it here.
+    const own = `/p2p/${this.ctx.node.peerId}`;
+    const multiaddrs = (cfg.announce ?? [...(this.ctx.node.listen ?? [])]).map((m) => (m.endsWith(own) ? m : `${m}${own}`));
     if (multiaddrs.length === 0) return;
     const report: HostReport = {
       multiaddrs: multiaddrs.slice(0, 16),

@@ -26,6 +26,10 @@ export function hostsMethods(store: StoreCapability, cfg: HostsConfig): RpcMetho
       async handler(p, call) {
         if (call.signer === undefined) throw new PlexusError('ERR_AUTH_REQUIRED', 'host_report must be signed by the host node');
         if (store.role !== 'master') throw new PlexusError('ERR_UNAVAILABLE', 'this node holds a replica of the host list; report to the explorer');
+        // Tenants dial these addresses and trust the answer as this host's: a report may only
+        // point at the node that sent it, never at someone else's peer.
+        const foreign = p.multiaddrs.find((m) => !m.endsWith(`/p2p/${call.peer}`));
+        if (foreign !== undefined) throw new PlexusError('ERR_PARAMS_INVALID', `multiaddr ${foreign} must end with /p2p/${call.peer}, the reporting node's own peer id`);
         const known = await redis.hexists(HOSTS_KEY, call.signer);
         if (known === 0 && (await redis.hlen(HOSTS_KEY)) >= cfg.maxHosts) throw new PlexusError('ERR_RATE_LIMITED', `the host list is full (${cfg.maxHosts} hosts)`);
         const listing: HostListing = { ...p, key: call.signer, peer_id: call.peer, reported_at: new Date().toISOString() };

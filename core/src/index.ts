@@ -1,12 +1,14 @@
 export { z } from 'zod';
 export * from './errors.js';
 export * from './plugin.js';
+export { NodeMetrics, type PluginMetrics, type MetricOptions, type GaugeOptions, type HistogramOptions, type Counter, type Gauge, type Histogram } from './metrics.js';
 export * from './capabilities.js';
 export * from './store-watch.js';
 export * from './logger.js';
 export * from './rpc/types.js';
 export { RpcClient, type RpcClientOptions } from './rpc/client.js';
 export { RpcServer, type RpcServerOptions } from './rpc/server.js';
+export { isUnavailableError } from './rpc/unavailable.js';
 export { encodeFrame, FrameDecoder, DEFAULT_MAX_FRAME_BYTES } from './rpc/frame.js';
 export { signRequest, verifyRequestAuth, ReplayCache, RateLimiter } from './rpc/auth.js';
 export { canonicalJson, rpcSigningBytes } from './crypto/canonical.js';

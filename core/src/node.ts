@@ -12,6 +12,8 @@ import { PlexusError } from './errors.js';
 import { AdminServer, adminSocketPath } from './admin.js';
 import { ReplayWindow } from './rpc/replay-window.js';
 import { RpcServer } from './rpc/server.js';
+import { NodeMetrics } from './metrics.js';
+import type { NodeInspector } from './plugin.js';
 
 /**
  * A running plexus node: identity, libp2p, RPC server and the configured plugins.
@@ -27,6 +29,8 @@ export class PlexusNode {
   onShutdownRequest: ((reason: string) => void) | undefined;
   private admin: AdminServer | undefined;
   private readonly startedAt = Date.now();
+  /** The node's Prometheus registry: the core's, the RPC server's and every plugin's metrics. */
+  readonly metrics = new NodeMetrics();
 
   constructor(
     readonly config: ResolvedConfig,
@@ -57,6 +61,7 @@ export class PlexusNode {
         rateLimit: { perSecond: rpcConfig.rateLimit.perSecond, burst: rpcConfig.rateLimit.burst },
         hostRateLimit: { perSecond: rpcConfig.rateLimit.perHostPerSecond, burst: rpcConfig.rateLimit.perHostBurst },
         replayWindow,
+        metrics: this.metrics.core(),
       },
       log.child({ scope: 'rpc' }),
     );
@@ -72,6 +77,8 @@ export class PlexusNode {
       }),
       peers: peerDialer(libp2p, identity.keyPair, config.node.explorer),
       requestShutdown: (reason) => this.onShutdownRequest?.(reason),
+      metrics: this.metrics,
+      inspect: this.inspector(rpc),
     });
     try {
       await this.host.start();
@@ -94,6 +101,16 @@ export class PlexusNode {
       { peerId: libp2p.peerId.toString(), listen: this.multiaddrs(), plugins: config.plugins.map((p) => p.definition.name) },
       'node started',
     );
+  }
+
+  private inspector(rpc: RpcServer): NodeInspector {
+    return {
+      status: () => this.status(),
+      plugins: () => this.host?.pluginStates() ?? [],
+      metrics: () => this.metrics.render(),
+      readMethods: () => rpc.readMethods(),
+      callRead: (protocol, method, params) => rpc.callRead(protocol, method, params),
+    };
   }
 
   multiaddrs(): string[] {

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { PlexusError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { CapabilityMap, CapabilityName } from './capabilities.js';
-import type { NodeInfo, PeerDialer, PluginContext, PluginInstance } from './plugin.js';
+import type { NodeInfo, NodeInspector, PeerDialer, PluginContext, PluginInstance, PluginState } from './plugin.js';
+import { NodeMetrics } from './metrics.js';
 import type { ConfiguredPlugin } from './config/load.js';
 import type { RpcRegistrar } from './rpc/types.js';
 
@@ -25,6 +26,10 @@ export interface PluginHostServices {
   stopTimeoutMs?: number;
   /** What `ctx.requestShutdown` does (the node stops as on SIGTERM). */
   requestShutdown?(reason: string): void;
+  /** The node's metrics registry; plugins get `forPlugin(name)`. Default: a registry of their own. */
+  metrics?: NodeMetrics;
+  /** What `ctx.inspect` answers. Default: this host's plugin states, metrics and status only. */
+  inspect?: NodeInspector;
 }
 
 /**
@@ -35,11 +40,21 @@ export interface PluginHostServices {
 export class PluginHost {
   private started: Running[] = [];
   private state: 'idle' | 'starting' | 'running' | 'stopping' | 'stopped' = 'idle';
+  private readonly states = new Map<string, PluginState['state']>();
+  private readonly metrics: NodeMetrics;
 
   constructor(
     private readonly plugins: ConfiguredPlugin[],
     private readonly services: PluginHostServices,
-  ) {}
+  ) {
+    this.metrics = services.metrics ?? new NodeMetrics({ processMetrics: false });
+    for (const p of plugins) this.states.set(p.definition.name, 'created');
+  }
+
+  /** Every configured plugin in start order with its lifecycle state (`/readyz` reads it). */
+  pluginStates(): PluginState[] {
+    return this.plugins.map((p) => ({ name: p.definition.name, state: this.states.get(p.definition.name) ?? 'created' }));
+  }
 
   async start(): Promise<void> {
     if (this.state !== 'idle') return;
@@ -57,10 +72,13 @@ export class PluginHost {
       try {
         await mkdir(join(this.services.dataDir, name), { recursive: true, mode: 0o700 });
         this.started.push(running);
+        this.states.set(name, 'starting');
         await running.instance.start();
         checkProvided(running);
+        this.states.set(name, 'started');
         log.info({ plugin: name }, 'plugin started');
       } catch (err) {
+        this.states.set(name, 'failed');
         log.error({ plugin: name, err }, 'plugin failed to start; stopping the others');
         await this.stopAll();
         this.state = 'stopped';
@@ -108,6 +126,7 @@ export class PluginHost {
     for (const running of this.started.reverse()) {
       const name = running.plugin.definition.name;
       try {
+        if (this.states.get(name) !== 'failed') this.states.set(name, 'stopped');
         await withTimeout(running.instance.stop(), timeout, `plugin '${name}' did not stop within ${timeout} ms`);
         this.services.log.info({ plugin: name }, 'plugin stopped');
       } catch (err) {
@@ -115,6 +134,17 @@ export class PluginHost {
       }
     }
     this.started = [];
+  }
+
+  /** Without a node around it (tests of the host): what the host itself knows, and no RPC. */
+  private ownInspector(): NodeInspector {
+    return {
+      status: async () => ({ plugins: await this.status() }),
+      plugins: () => this.pluginStates(),
+      metrics: () => this.metrics.render(),
+      readMethods: () => [],
+      callRead: (protocol, method) => Promise.reject(new PlexusError('ERR_METHOD_UNKNOWN', `unknown method '${method}' on ${protocol}`)),
+    };
   }
 
   private contextFor(plugin: ConfiguredPlugin, providers: Map<string, Running>): PluginContext<unknown> {
@@ -129,6 +159,8 @@ export class PluginHost {
       node: this.services.node,
       rpc: this.services.rpcFor(def.name, log),
       peers: this.services.peers,
+      metrics: this.metrics.forPlugin(def.name),
+      inspect: this.services.inspect ?? this.ownInspector(),
       requestShutdown: (reason) => {
         log.info({ reason }, 'plugin asked the node to stop');
         if (this.services.requestShutdown === undefined) log.warn('no shutdown handler: the node keeps running');

@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import type { CapabilityMap, CapabilityName } from './capabilities.js';
 import type { Logger } from './logger.js';
+import type { PluginMetrics } from './metrics.js';
 import type { RpcClient } from './rpc/client.js';
 import type { RpcRegistrar } from './rpc/types.js';
 
@@ -75,6 +76,44 @@ export interface PluginContext<C = unknown> {
   optionalCapability<K extends CapabilityName>(name: K): CapabilityMap[K] | undefined;
   /** Asks the node to stop, as SIGTERM would (a drained host, for one). Returns at once. */
   requestShutdown(reason: string): void;
+  /** Creates this plugin's Prometheus metrics in the node's registry, named `plexus_<plugin>_...`. */
+  readonly metrics: PluginMetrics;
+  /**
+   * The node seen from inside: its status, its plugins' states, every plugin's metrics and the
+   * read-only RPC methods it serves. For plugins that report on the node (the api plugin).
+   */
+  readonly inspect: NodeInspector;
+}
+
+/** What a plugin may learn about the node it runs in (see `PluginContext.inspect`). */
+export interface NodeInspector {
+  /** What `plexus status` shows. */
+  status(): Promise<Record<string, unknown>>;
+  /** Every configured plugin in start order, with where its lifecycle is. */
+  plugins(): PluginState[];
+  /** All metrics of the node (every plugin's, the RPC server's, the process's) in Prometheus text format. */
+  metrics(): Promise<{ contentType: string; text: string }>;
+  /** The read-only (`mutating: false`) RPC methods served now, with their params schemas. */
+  readMethods(): ServedMethod[];
+  /**
+   * Runs a served read-only method in this process as the RPC server would run an unsigned call:
+   * params validated (ERR_PARAMS_INVALID naming the field), then the handler. ERR_METHOD_UNKNOWN
+   * when nothing serves it, ERR_FORBIDDEN for a mutating method.
+   */
+  callRead(protocol: string, method: string, params: unknown): Promise<unknown>;
+}
+
+export interface PluginState {
+  name: string;
+  state: 'created' | 'starting' | 'started' | 'failed' | 'stopped';
+}
+
+export interface ServedMethod {
+  plugin: string;
+  protocol: string;
+  method: string;
+  /** The method's params schema, the one the RPC server validates with. */
+  params: z.ZodType;
 }
 
 export interface NodeInfo {

@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import { PlexusError } from '../errors.js';
 import type { CapabilityMap, CapabilityName } from '../capabilities.js';
 import { type Logger, silentLogger } from '../logger.js';
-import type { NodeInfo, PeerDialer, PluginContext, PluginDefinition, PluginInstance } from '../plugin.js';
+import type { NodeInfo, NodeInspector, PeerDialer, PluginContext, PluginDefinition, PluginInstance } from '../plugin.js';
 import { parseParams, type RpcCall, type RpcMethods, type RpcRegistrar } from '../rpc/types.js';
+import { NodeMetrics } from '../metrics.js';
 
 /** What a test may set on a fake context; everything else gets a harmless default. */
 export interface FakeContextOptions {
@@ -24,6 +25,13 @@ export interface FakeContextOptions {
   peers?: PeerDialer;
   /** Also serve the plugin's methods here (e.g. a real `RpcServer`), besides recording them. */
   rpc?: RpcRegistrar;
+  /**
+   * The registry `ctx.metrics` creates metrics in; pass one to several fake contexts to render
+   * them together. Default: a new one without process metrics.
+   */
+  metrics?: NodeMetrics;
+  /** What `ctx.inspect` answers. Default: this plugin's own metrics and served read methods, no status. */
+  inspect?: NodeInspector;
 }
 
 /** A plugin context for unit tests, plus what the plugin did with it. */
@@ -49,6 +57,7 @@ export function fakeContext<C>(definition: PluginDefinition<C>, rawConfig: unkno
   const served = new Map<string, RpcMethods>();
   const shutdownRequests: string[] = [];
   const log = options.log ?? silentLogger();
+  const metrics = options.metrics ?? new NodeMetrics({ processMetrics: false });
   const refuse = (): Promise<never> => Promise.reject(new PlexusError('ERR_CONNECT', 'a fake context has no network; pass options.peers'));
   return {
     name,
@@ -69,6 +78,8 @@ export function fakeContext<C>(definition: PluginDefinition<C>, rawConfig: unkno
       },
     },
     peers: options.peers ?? { connect: refuse, explorer: refuse },
+    metrics: metrics.forPlugin(name),
+    inspect: options.inspect ?? servedInspector(served, metrics, log),
     shutdownRequests,
     requestShutdown(reason: string) {
       shutdownRequests.push(reason);
@@ -113,4 +124,28 @@ function parseConfigBlock<C>(definition: PluginDefinition<C>, raw: unknown): C {
   if (parsed.success) return parsed.data;
   const issues = parsed.error.issues.map((i) => `plugins.${definition.name}.${i.path.join('.')}: ${i.message}`);
   throw new Error(`invalid test config:\n  ${issues.join('\n  ')}`);
+}
+
+/**
+ * An inspector over the methods recorded in `served` (one fake context's, or several merged by a
+ * test) and a metrics registry: what a test of a plugin that reads the node (the api) needs.
+ */
+export function servedInspector(served: ReadonlyMap<string, RpcMethods>, metrics: NodeMetrics, log: Logger = silentLogger(), status: () => Promise<Record<string, unknown>> = async () => ({})): NodeInspector {
+  return {
+    status,
+    plugins: () => [],
+    metrics: () => metrics.render(),
+    readMethods: () =>
+      [...served].flatMap(([protocol, methods]) =>
+        Object.entries(methods)
+          .filter(([, m]) => !m.mutating)
+          .map(([method, m]) => ({ plugin: protocol.split('/')[2] ?? protocol, protocol, method, params: m.params })),
+      ),
+    async callRead(protocol, method, params) {
+      const m = served.get(protocol)?.[method];
+      if (m === undefined) throw new PlexusError('ERR_METHOD_UNKNOWN', `unknown method '${method}' on ${protocol}`);
+      if (m.mutating) throw new PlexusError('ERR_FORBIDDEN', `${method} changes data: only a signed RPC call may run it`);
+      return m.handler(parseParams(m, params ?? {}), { peer: 'local', signer: undefined, method, log });
+    },
+  };
 }

@@ -4,5 +4,5 @@
  */
 export { startRedis, type RedisServer, type RedisOptions } from './redis.js';
 export { freePort } from '../net/free-port.js';
-export { fakeContext, startPlugin, type FakeContext, type FakeContextOptions } from './context.js';
+export { fakeContext, startPlugin, servedInspector, type FakeContext, type FakeContextOptions } from './context.js';
 export { codeOf } from './errors.js';

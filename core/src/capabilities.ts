@@ -36,6 +36,19 @@ export interface StoreCapability {
   status(): Promise<StoreStatus>;
   /** Keeps `onChange` told of every key matching `options.patterns`; resolves after the first full load. */
   watch<K extends StoreWatchKind>(options: StoreWatchOptions<K>, onChange: (batch: StoreWatchBatch<K>) => void): Promise<StoreWatcher>;
+  /**
+   * Managed stores: listen on these addresses besides the configured `bind` (which stays, so local
+   * clients keep reaching it); `[]` returns to `bind` alone. Applied at runtime (`CONFIG SET bind`),
+   * for a plugin that brings up a private network after the store started (wireguard).
+   */
+  listenOn?(addresses: readonly string[]): Promise<void>;
+  /**
+   * Replica stores whose master comes from a private network (`replicaOf.network`): the network's
+   * name, else undefined. Such a store replicates nothing until `replicateFrom` names the master.
+   */
+  readonly replicaOfNetwork?: string | undefined;
+  /** Replica stores with `replicaOf.network`: replicate the master at `host` (an IP on that network). */
+  replicateFrom?(host: string): Promise<void>;
 }
 
 export interface StoreStatus {
@@ -59,6 +72,26 @@ export interface GatewayCapability {
   readonly threebotDomain: string;
   /** The gateway's own public addresses (where client-exposed names point). */
   readonly publicIps: readonly string[];
+  /**
+   * For plugins acting on a request that `signer` signed (acme's `cert_issue`): resolves with the
+   * phonebook entry owning `fqdn` when `signer` is its key, with the rule of the gateway's own
+   * methods; ERR_FORBIDDEN / ERR_NOT_FOUND otherwise.
+   */
+  authorizeSigner?(signer: string, fqdn: string): Promise<PhonebookEntry>;
+  /**
+   * Adds or removes one TXT value at `fqdn` on behalf of `signer`, exactly as `domain_register_txt`
+   * / `domain_delete` signed by that key would (same ownership check, same store format).
+   */
+  txtFor?(signer: string, fqdn: string, op: 'add' | 'remove', text: string): Promise<void>;
+}
+
+/**
+ * Store key (a string with a TTL) holding the key authorization of a pending ACME HTTP-01
+ * challenge for `host`: the `acme` plugin writes it on the master, the `tcprouter` answers
+ * `GET /.well-known/acme-challenge/<token>` for `host` from it (RFC 8555 §8.3).
+ */
+export function acmeHttp01Key(host: string, token: string): string {
+  return `acme:http-01:${host}:${token}`;
 }
 
 /** Provided by the `dns` plugin: what it serves and where. */

@@ -44,8 +44,14 @@ export function isHostOrIp(value: string): boolean {
  * typo such as `pasword` is an error at `replicaOf.pasword` rather than a silent auth failure later.
  */
 export const replicaOfSchema = z.strictObject({
-  /** The master's IP address or host name. Required. */
-  host: z.string().refine(isHostOrIp, { message: 'expected an IP address or a host name' }),
+  /** The master's IP address or host name. Required unless `network` is set. */
+  host: z.string().refine(isHostOrIp, { message: 'expected an IP address or a host name' }).optional(),
+  /**
+   * Instead of `host`: the private (WireGuard) network the master is reached on. The replica then
+   * replicates nothing until the `wireguard` plugin of this node names the master's address on that
+   * network, so replication never flows over any other address.
+   */
+  network: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'expected a network name (lowercase letters, digits, -)').optional(),
   /** The master's port. Default 6379. */
   port: z.number().int().min(1).max(65535).default(REPLICA_OF_DEFAULTS.port),
   /** The master's password (written as `masterauth`). Prefer `passwordFile` outside development. */
@@ -116,12 +122,15 @@ export const storeConfigSchema = z
       if (r === undefined) {
         ctx.addIssue({ code: 'custom', path: ['replicaOf'], message: 'mode "replica" needs replicaOf ({ host, port, passwordFile })' });
       } else {
+        if ((r.host === undefined) === (r.network === undefined)) {
+          ctx.addIssue({ code: 'custom', path: ['replicaOf', 'host'], message: 'set either replicaOf.host or replicaOf.network (one of them)' });
+        }
         if (r.password !== undefined && r.passwordFile !== undefined) {
           ctx.addIssue({ code: 'custom', path: ['replicaOf', 'passwordFile'], message: 'set either password or passwordFile, not both' });
         }
         // Redis would accept it and then loop forever trying to sync from itself.
         const wildcard = c.bind === '0.0.0.0' || c.bind === '::';
-        if (r.port === c.port && (sameAddress(r.host, c.bind) || (wildcard && isLoopback(r.host)))) {
+        if (r.host !== undefined && r.port === c.port && (sameAddress(r.host, c.bind) || (wildcard && isLoopback(r.host)))) {
           ctx.addIssue({ code: 'custom', path: ['replicaOf'], message: 'replicaOf names this store itself; point it at the master' });
         }
       }

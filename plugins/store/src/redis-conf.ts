@@ -10,8 +10,12 @@ export interface RedisConfInput {
   fsync: 'always' | 'everysec';
   password?: string | undefined;
   maxmemory?: string | undefined;
-  /** Set for a replica: the master it replicates and the master's password (`masterauth`). */
-  replicaOf?: { host: string; port: number; password?: string | undefined } | undefined;
+  /**
+   * Set for a replica: the master it replicates and the master's password (`masterauth`). Without
+   * `host` (a master reached over a private network, named later with REPLICAOF at runtime) the
+   * replica settings are written but no `replicaof` line.
+   */
+  replicaOf?: { host?: string | undefined; port: number; password?: string | undefined } | undefined;
 }
 
 /** Files of a managed redis inside its directory. */
@@ -99,8 +103,8 @@ export function renderRedisConf(input: RedisConfInput): string {
   ];
   if (input.replicaOf !== undefined) {
     const master = input.replicaOf;
+    if (master.host !== undefined) lines.push(`replicaof ${master.host} ${master.port}`);
     lines.push(
-      `replicaof ${master.host} ${master.port}`,
       // Replicas exist to serve reads; a write there would diverge from the master and be lost at the
       // next full sync. Writers need the master.
       'replica-read-only yes',

@@ -33,6 +33,8 @@ export type StoreStatusReport = {
   connectedReplicas?: number;
   /** Master: one entry per connected replica. */
   replicas?: ReplicaEntry[];
+  /** Addresses redis listens on, when another plugin added some to `bind` (`listenOn`). */
+  listening?: string[];
 };
 
 /** One replica as its master sees it (an `INFO replication` `slaveN:` line). */

@@ -1,4 +1,5 @@
 import { mkdir } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import {
@@ -14,12 +15,13 @@ import {
 import { closeClient, openClient, queryInfo, waitReady, type ClientTarget } from './client.js';
 import type { StoreConfig } from './config.js';
 import { stopLeftoverRedis } from './orphan.js';
-import { listenAddress, redisPaths, renderRedisConf } from './redis-conf.js';
+import { listenAddress, redisPaths, renderRedisConf, type RedisConfInput } from './redis-conf.js';
 import { RedisChild, resolveBinary } from './redis-process.js';
 import { generatedPassword, readSecret, writePrivateFile } from './secrets.js';
 import { buildStatus, formatAddress, parseInfo, type StoreStatusReport } from './status.js';
 import { RedisSupervisor } from './supervisor.js';
 import { StoreWatch } from './watch.js';
+import { registerStoreMetrics } from './metrics.js';
 
 /** How long start-up waits for redis to answer (managed) or to be reachable (external). */
 const READY_TIMEOUT_MS = 10_000;
@@ -51,8 +53,14 @@ export class Store implements PluginInstance, StoreCapability {
   readonly address: { host: string; port: number };
   /** Whether this plugin runs the redis-server (modes managed and replica). */
   private readonly managed: boolean;
-  /** Replica mode: the master, for `status()` to read its offset. Set during start. */
+  /** Replica mode: the master, for `status()` to read its offset. Set during start (or by `replicateFrom`). */
   private master: MasterTarget | undefined;
+  /** `replicaOf.network`: the private network whose plugin names the master (`replicateFrom`). */
+  readonly replicaOfNetwork: string | undefined;
+  /** `replicaOf.network` replicas: the master's password and port, until `replicateFrom` names the host. */
+  private networkMaster: { port: number; password: string | undefined } | undefined;
+  /** Addresses added to `bind` by `listenOn`. */
+  private extraBinds: readonly string[] = [];
   private starting: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
   private supervisor: RedisSupervisor | undefined;
@@ -62,9 +70,11 @@ export class Store implements PluginInstance, StoreCapability {
   private readonly watchers = new Set<StoreWatch<StoreWatchKind>>();
 
   constructor(private readonly ctx: PluginContext<StoreConfig>) {
+    registerStoreMetrics(ctx.metrics, () => this.status());
     const c = ctx.config;
     this.managed = c.mode !== 'external';
     this.role = c.mode === 'replica' ? 'replica' : 'master';
+    this.replicaOfNetwork = c.mode === 'replica' ? c.replicaOf?.network : undefined;
     if (c.mode === 'external' && c.url !== undefined) {
       const url = new URL(c.url);
       this.address = { host: url.hostname.replace(/^\[|\]$/g, ''), port: url.port === '' ? 6379 : Number(url.port) };
@@ -136,7 +146,47 @@ export class Store implements PluginInstance, StoreCapability {
       address: store.address,
       status: () => store.status(),
       watch: (options, onChange) => store.watch(options, onChange),
+      listenOn: (addresses) => store.listenOn(addresses),
+      replicaOfNetwork: store.replicaOfNetwork,
+      replicateFrom: (host) => store.replicateFrom(host),
     };
+  }
+
+  /**
+   * Listens on `addresses` besides the configured `bind` (kept first, so this plugin's own client
+   * and local tools keep reaching it); `[]` goes back to `bind` alone. The managed redis always has
+   * a password (configured or generated), which is what makes a non-loopback address acceptable.
+   * @throws ERR_UNAVAILABLE for an external store; ERR_CONFIG_INVALID for a wildcard `bind` (it
+   * already listens everywhere) or a value that is not an IP address.
+   */
+  async listenOn(addresses: readonly string[]): Promise<void> {
+    const c = this.ctx.config;
+    if (!this.managed) throw new PlexusError('ERR_UNAVAILABLE', 'an external store cannot be rebound; configure its own bind');
+    const bind = listenAddress(c.bind);
+    if (bind === '0.0.0.0' || bind === '::') throw new PlexusError('ERR_CONFIG_INVALID', `store.bind ${c.bind} already listens on every address; bind 127.0.0.1 to let the store listen only on the private network`);
+    const bad = addresses.find((a) => isIP(a) === 0);
+    if (bad !== undefined) throw new PlexusError('ERR_CONFIG_INVALID', `'${bad}' is not an IP address to listen on`);
+    const all = [...new Set([bind, ...addresses])];
+    if (all.join(' ') === [bind, ...this.extraBinds].join(' ')) return;
+    await this.redis.config('SET', 'bind', all.join(' '));
+    this.extraBinds = all.slice(1);
+    this.ctx.log.info({ bind: all }, 'the store listens on new addresses');
+  }
+
+  /**
+   * `replicaOf.network` replicas: follows the master at `host` (its address on that network), with
+   * the configured port and password; a no-op when it already does.
+   * @throws ERR_UNAVAILABLE for any other store; ERR_CONFIG_INVALID when `host` is not an IP address.
+   */
+  async replicateFrom(host: string): Promise<void> {
+    const m = this.networkMaster;
+    if (m === undefined) throw new PlexusError('ERR_UNAVAILABLE', 'only a replica configured with replicaOf.network takes its master at runtime');
+    if (isIP(host) === 0) throw new PlexusError('ERR_CONFIG_INVALID', `'${host}' is not an IP address to replicate from`);
+    if (this.master?.host === host) return;
+    if (m.password !== undefined) await this.redis.config('SET', 'masterauth', m.password);
+    await this.redis.replicaof(host, m.port);
+    this.master = { host, port: m.port, password: m.password };
+    this.ctx.log.info({ master: formatAddress(this.master), network: this.replicaOfNetwork }, 'replicating the master over the private network');
   }
 
   /**
@@ -160,7 +210,7 @@ export class Store implements PluginInstance, StoreCapability {
     const master = m !== undefined && local.get('role') === 'slave'
       ? await queryInfo(m.host, m.port, m.password, 'replication', MASTER_QUERY_MS)
       : undefined;
-    return buildStatus({
+    const report = buildStatus({
       managed: this.managed,
       address: formatAddress(this.address),
       keys,
@@ -168,6 +218,12 @@ export class Store implements PluginInstance, StoreCapability {
       master,
       configuredMaster: m === undefined ? undefined : formatAddress(m),
     });
+    if (this.networkMaster !== undefined && report.role === 'master') {
+      // Not told its master yet: redis runs standalone, but this store is a replica waiting for the network.
+      return { role: 'replica', managed: this.managed, address: report.address, keys, masterLink: 'down', masterError: `waiting for the ${this.replicaOfNetwork} network to name the master` };
+    }
+    if (this.extraBinds.length > 0) report.listening = [listenAddress(this.ctx.config.bind), ...this.extraBinds];
+    return report;
   }
 
   private async open(): Promise<void> {
@@ -194,12 +250,14 @@ export class Store implements PluginInstance, StoreCapability {
     const dir = join(this.ctx.dataDir, 'redis');
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const paths = redisPaths(dir);
+    let replicaOf: RedisConfInput['replicaOf'];
     if (c.mode === 'replica' && c.replicaOf !== undefined) {
       const r = c.replicaOf;
       const masterPassword = await readSecret(r.password, r.passwordFile, this.ctx.configDir, "the store's replicaOf.passwordFile");
-      this.master = { host: r.host, port: r.port, password: masterPassword };
+      if (r.host !== undefined) this.master = { host: r.host, port: r.port, password: masterPassword };
+      else this.networkMaster = { port: r.port, password: masterPassword };
+      replicaOf = { host: r.host, port: r.port, password: masterPassword };
     }
-    const replicaOf = this.master;
     await writePrivateFile(paths.conf, renderRedisConf({ bind: c.bind, port: c.port, dir, fsync: c.fsync, password, maxmemory: c.maxmemory, replicaOf }));
     await stopLeftoverRedis(paths.pidfile, dir, this.ctx.log);
     const host = dialHost(c.bind);
@@ -211,6 +269,7 @@ export class Store implements PluginInstance, StoreCapability {
     this.target = { options: { host, port: c.port, password } };
     await this.connect('ERR_PLUGIN_START');
     if (this.master !== undefined) await this.checkMaster(this.master);
+    else if (this.networkMaster !== undefined) this.ctx.log.info({ network: this.replicaOfNetwork }, 'serving the local copy until the private network names the master');
   }
 
   /**
@@ -245,6 +304,8 @@ export class Store implements PluginInstance, StoreCapability {
     this.client = undefined;
     this.target = undefined;
     this.master = undefined;
+    this.networkMaster = undefined;
+    this.extraBinds = [];
     if (client !== undefined) await closeClient(client);
     const supervisor = this.supervisor;
     this.supervisor = undefined;

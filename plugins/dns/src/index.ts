@@ -4,6 +4,7 @@ import { Forwarder } from './forwarder.js';
 import { Responder } from './responder.js';
 import { DnsServer } from './server.js';
 import { ZoneCache } from './zone-cache.js';
+import { DnsMetrics } from './metrics.js';
 
 export { DnsConfigSchema, DNS_DEFAULTS, WILDCARD_RULES, type DnsConfig, type WildcardRules } from './config.js';
 export { parseRecords, effectiveTtl, madeUpSoa, chunk255, type NodeRecords, type Rr, type Soa } from './records.js';
@@ -47,7 +48,8 @@ export class DnsService implements PluginInstance {
       this.responder = responder;
       cache.onChange = () => responder.invalidate();
       const tcp = { maxConnections: cfg.tcp.maxConnections, maxPerIp: cfg.tcp.maxPerIp, queryMs: cfg.tcp.queryTimeoutMs, idleMs: cfg.tcp.idleTimeoutMs };
-      this.server = new DnsServer({ listen: cfg.listen.map((l) => parseHostPort(l, true, true)!), responder, forwarder: this.forwarder, log: this.ctx.log, tcp });
+      const metrics = new DnsMetrics(this.ctx.metrics);
+      this.server = new DnsServer({ listen: cfg.listen.map((l) => parseHostPort(l, true, true)!), responder, forwarder: this.forwarder, log: this.ctx.log, tcp, metrics });
       await this.server.start();
       this.ctx.log.info({ listen: this.addresses().udp.map(fmt), zones: cfg.zones, wildcards: cfg.wildcards, ...cache.status() }, 'dns serving');
     } catch (err) {

@@ -5,6 +5,7 @@ import { DNS_DEFAULTS } from './config.js';
 import type { Forwarder } from './forwarder.js';
 import type { Query } from './query.js';
 import type { Responder } from './responder.js';
+import type { DnsMetrics } from './metrics.js';
 
 /**
  * The sockets: UDP and TCP on each listen address. Everything we answer ourselves is answered
@@ -39,6 +40,8 @@ export interface DnsServerOptions {
   log: Logger;
   /** Default `TCP_LIMITS`. */
   tcp?: Partial<TcpLimits>;
+  /** Where answers are counted and timed; default: nowhere. */
+  metrics?: DnsMetrics;
 }
 
 export class DnsServer {
@@ -108,9 +111,17 @@ export class DnsServer {
 
   private onDatagram(sock: UdpSocket, msg: Buffer, port: number, address: string): void {
     try {
+      const started = performance.now();
       const d = this.opts.responder.handle(msg, 'udp');
-      if (d.kind === 'reply') sock.send(d.bytes, port, address);
-      else if (d.kind === 'forward') void this.forward(msg, d.query, 'udp', (b) => sock.send(b, port, address));
+      if (d.kind === 'reply') {
+        sock.send(d.bytes, port, address);
+        this.opts.metrics?.observe(d.bytes, 'udp', started);
+      } else if (d.kind === 'forward') {
+        void this.forward(msg, d.query, 'udp', (b) => {
+          sock.send(b, port, address);
+          this.opts.metrics?.observe(b, 'udp', started);
+        });
+      }
     } catch (err) {
       // A bug here must cost one query, not the process.
       this.opts.log.error({ err }, 'failed to answer a datagram');
@@ -185,8 +196,12 @@ export class DnsServer {
         const msg = buf.subarray(2, 2 + buf.readUInt16BE(0));
         buf = buf.subarray(2 + msg.length);
         try {
+          const started = performance.now();
           const d = this.opts.responder.handle(msg, 'tcp');
-          if (d.kind === 'reply') write(d.bytes);
+          if (d.kind === 'reply') {
+            write(d.bytes);
+            this.opts.metrics?.observe(d.bytes, 'tcp', started);
+          }
           else if (d.kind === 'drop') return void s.destroy();
           else if (inflight >= TCP_MAX_INFLIGHT) write(this.opts.responder.servfail(msg, d.query, 'tcp'));
           else {
@@ -195,6 +210,7 @@ export class DnsServer {
             void this.forward(Buffer.from(msg), d.query, 'tcp', (b) => {
               inflight--;
               write(b);
+              this.opts.metrics?.observe(b, 'tcp', started);
             });
           }
         } catch (err) {

@@ -366,7 +366,7 @@ for (const c of VALID) {
 test('the dev defaults are configs/dev.yaml: the all-in-one plugin set on loopback, in dependency order, data beside the project', async () => {
   assert.equal(devConfigPath(), join(CONFIGS_DIR, 'dev.yaml'));
   const cfg = await loadConfigFile(devConfigPath());
-  assert.deepEqual(cfg.plugins.map((p) => p.key), ['store', 'phonebook', 'gateway', 'dns', 'tcprouter']);
+  assert.deepEqual(cfg.plugins.map((p) => p.key), ['store', 'phonebook', 'gateway', 'dns', 'tcprouter', 'api']);
   assert.deepEqual(cfg.node.listen, ['/ip4/127.0.0.1/tcp/4001']);
   // Independent of the working directory: relative to the file.
   assert.equal(cfg.dataDir, resolve(CONFIGS_DIR, '..', '.plexus-dev'));

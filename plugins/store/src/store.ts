@@ -169,6 +169,9 @@ export class Store implements PluginInstance, StoreCapability {
     const all = [...new Set([bind, ...addresses])];
     if (all.join(' ') === [bind, ...this.extraBinds].join(' ')) return;
     await this.redis.config('SET', 'bind', all.join(' '));
+    // Into redis.conf too, so a redis-server the supervisor restarts after a crash keeps listening
+    // there (the file is regenerated from the config block at the next node start).
+    await this.redis.config('REWRITE');
     this.extraBinds = all.slice(1);
     this.ctx.log.info({ bind: all }, 'the store listens on new addresses');
   }
@@ -185,6 +188,8 @@ export class Store implements PluginInstance, StoreCapability {
     if (this.master?.host === host) return;
     if (m.password !== undefined) await this.redis.config('SET', 'masterauth', m.password);
     await this.redis.replicaof(host, m.port);
+    // As in listenOn: a restarted redis-server must come back as this master's replica, not standalone.
+    await this.redis.config('REWRITE');
     this.master = { host, port: m.port, password: m.password };
     this.ctx.log.info({ master: formatAddress(this.master), network: this.replicaOfNetwork }, 'replicating the master over the private network');
   }

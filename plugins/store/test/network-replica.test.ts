@@ -4,7 +4,7 @@ import { codeOf } from '@plexus/core/testing';
 import { storeConfigSchema } from '../src/config.js';
 import { renderRedisConf } from '../src/redis-conf.js';
 import type { StoreStatusReport } from '../src/status.js';
-import { freePort, rawClient, startStore, tempDir, waitFor } from './helpers.js';
+import { freePort, rawClient, serverPid, startStore, tempDir, waitFor } from './helpers.js';
 
 /**
  * What the wireguard plugin uses to move replication onto a private network: a replica whose
@@ -56,6 +56,13 @@ describe('store on a private network', () => {
     await assert.rejects(replica.store.redis.set('x', '1'), /READONLY/);
     // Only network replicas take a master at runtime.
     assert.equal(await codeOf(master.store.replicateFrom!('127.0.0.1')), 'ERR_UNAVAILABLE');
+
+    // A crashed redis-server, restarted by the supervisor, is still this master's replica.
+    const before = await serverPid(replica.store.redis);
+    process.kill(before, 'SIGKILL');
+    await waitFor('the supervisor to restart redis', async () => ((await serverPid(replica.store.redis).catch(() => before)) !== before ? true : undefined));
+    await master.store.redis.set('after-crash', 'yes');
+    await waitFor('the restarted replica to follow the master again', async () => ((await replica.store.redis.get('after-crash')) === 'yes' ? true : undefined));
   });
 
   test('listenOn adds addresses to the configured bind and [] goes back to it', async (t) => {
@@ -69,6 +76,11 @@ describe('store on a private network', () => {
     assert.equal(await other.ping(), 'PONG');
     assert.deepEqual(((await store.status()) as StoreStatusReport).listening, ['127.0.0.1', '127.0.0.2']);
     assert.equal(await codeOf(store.listenOn!(['not-an-ip'])), 'ERR_CONFIG_INVALID');
+    // A crashed redis-server, restarted by the supervisor, listens where it did.
+    const before = await serverPid(store.redis);
+    process.kill(before, 'SIGKILL');
+    await waitFor('the supervisor to restart redis', async () => ((await serverPid(store.redis).catch(() => before)) !== before ? true : undefined));
+    assert.deepEqual(await store.redis.config('GET', 'bind'), ['bind', '127.0.0.1 127.0.0.2']);
     await store.listenOn!([]);
     assert.deepEqual(await store.redis.config('GET', 'bind'), ['bind', '127.0.0.1']);
     assert.equal(((await store.status()) as StoreStatusReport).listening, undefined);

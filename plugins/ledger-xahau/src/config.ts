@@ -49,6 +49,48 @@ export const LedgerXahauConfigSchema = z.strictObject({
   startLedger: z.number().int().min(1).optional(),
   requestTimeoutMs: z.number().int().min(100).default(DEFAULTS.requestTimeoutMs),
   reconnectDelayMs: z.number().int().min(10).default(DEFAULTS.reconnectDelayMs),
+  /**
+   * Evernode's governor hook account: when set, the moment base and size are read from its hook
+   * state (`momentSeconds` / `momentBaseTimestamp` are then only the fallback).
+   */
+  governorAccount: z.string().regex(ADDRESS, 'a classic address r...').optional(),
+  /** Lease slots the plugin mints and keeps offered (one URIToken per free slot). Without it, slots are managed outside plexus. */
+  slots: z
+    .strictObject({
+      /** Lease slots of this host (at most the hosting plugin's capacity.instances). */
+      count: z.number().int().min(0).max(1000),
+      /** EVR per moment: the offer price and the amount in the lease URI. */
+      leaseAmount: z.string().regex(DECIMAL, 'a decimal amount of EVR'),
+      /** Hex SHA-256 of the host's terms of service (half of it goes into the lease URI). */
+      tosHash: z.string().regex(/^[0-9a-fA-F]{64}$/, '64 hex characters'),
+      /** Outbound IPv6 address written into the lease URI (full form, 8 groups). */
+      outboundIpv6: z.string().regex(/^([0-9a-fA-F]{4}:){7}[0-9a-fA-F]{4}$/, 'a full IPv6 address (8 groups of 4 hex digits)').optional(),
+      /** How often expired leases are looked for and slots re-checked, besides after every request. */
+      checkEveryMs: z.number().int().min(100).default(30_000),
+    })
+    .optional(),
+  /** Host registration with Evernode's registry hook (`evnHostReg`), done once; without it, registration is done outside plexus. */
+  registration: z
+    .strictObject({
+      registryAccount: z.string().regex(ADDRESS, 'a classic address r...'),
+      /** Registration fee in EVR (the registry hook's HOST_REG_FEE). */
+      fee: z.string().regex(DECIMAL, 'a decimal amount of EVR'),
+      countryCode: z.string().regex(/^[A-Z]{2}$/, 'two upper-case letters'),
+      cpuMicroSec: z.number().int().min(1),
+      ramMb: z.number().int().min(1),
+      diskMb: z.number().int().min(1),
+      totalInstances: z.number().int().min(1),
+      cpuModel: z.string().min(1).max(40),
+      cpuCount: z.number().int().min(1).max(65_535),
+      cpuMHz: z.number().int().min(1).max(65_535),
+      description: z.string().regex(/^[\x00-\x3a\x3c-\x7f]{0,26}$/, 'at most 26 ASCII characters, no ";"').default(''),
+      email: z.string().regex(/^.+@.+$/).max(40),
+      /** Ledgers to wait for the registry's sell offer after the registration payment. */
+      offerWaitLedgers: z.number().int().min(1).default(60),
+    })
+    .optional(),
+}).superRefine((c, ctx) => {
+  if ((c.slots !== undefined || c.registration !== undefined) && c.evrIssuer === undefined) ctx.addIssue({ code: 'custom', path: ['evrIssuer'], message: 'evrIssuer is required with slots or registration (offers and fees are in EVR)' });
 });
 
 export type LedgerXahauConfig = z.output<typeof LedgerXahauConfigSchema>;

@@ -1,5 +1,6 @@
 import { EVENT, EVR, MEMO_FORMAT, PARAM_EVENT_DATA_KEY, PARAM_EVENT_TYPE_KEY } from './constants.js';
 import { decodeLeaseTokenUri, type LeaseTokenUri } from './lease-uri.js';
+import { eciesDecrypt } from './ecies.js';
 import { openAnonymous } from './sealed-box.js';
 import { decodeHookParams, decodeMemos } from './wire.js';
 
@@ -50,8 +51,10 @@ export interface DecodeOptions {
   hostAccount: string;
   /** Issuer of EVR; when set, payments in another issuer's "EVR" are refused. */
   evrIssuer?: string;
-  /** The host's message key seed (32 bytes), to open sealed (0x01) acquire memos. */
+  /** The host's message key seed (32 bytes), to open sealed (0x01) acquire memos (Ed25519 host key). */
   messageSeed?: Uint8Array;
+  /** The host's secp256k1 private key (hex), to open ECIES-sealed (0x01) acquire memos (secp256k1 host key). */
+  messageSecp256k1?: string;
 }
 
 const obj = (v: unknown): Record<string, unknown> | undefined => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
@@ -98,15 +101,32 @@ function uriTokenNode(meta: Record<string, unknown> | undefined, id: string): { 
   return undefined;
 }
 
+/**
+ * A URITokenBuy whose metadata lacks the URIToken node, completed from the token as it stood in the
+ * ledger before (what evernode-js-client does for every buy: the host's `account_objects` at
+ * ledger - 1, the token with that id and an Amount). Returns undefined when nothing is missing.
+ */
+export function needsOfferLookup(ltx: LedgerTx): string | undefined {
+  if (ltx.tx.TransactionType !== 'URITokenBuy' || ltx.meta?.TransactionResult !== 'tesSUCCESS') return undefined;
+  const id = String(ltx.tx.URITokenID ?? '').toUpperCase();
+  return uriTokenNode(ltx.meta, id) === undefined ? id : undefined;
+}
+
+export function withOffer(ltx: LedgerTx, offer: { index: string; Owner: string; Issuer: string; URI: string; Amount?: unknown }): LedgerTx {
+  const node = { ModifiedNode: { LedgerEntryType: 'URIToken', LedgerIndex: offer.index, PreviousFields: { Owner: offer.Owner, Amount: offer.Amount }, FinalFields: { Owner: ltx.tx.Account, Issuer: offer.Issuer, URI: offer.URI } } };
+  const nodes = Array.isArray(ltx.meta?.AffectedNodes) ? ltx.meta.AffectedNodes : [];
+  return { ...ltx, meta: { ...ltx.meta, AffectedNodes: [...nodes, node] } };
+}
+
 function parseAcquirePayload(base64: string, options: DecodeOptions): AcquirePayload | string {
   const raw = Buffer.from(base64, 'base64');
   if (raw.length < 2) return 'acquire memo is empty';
   let json: Uint8Array;
   if (raw[0] === 0x00) json = raw.subarray(1);
   else if (raw[0] === 0x01) {
-    if (options.messageSeed === undefined) return 'acquire memo is sealed but this host has no message key';
+    if (options.messageSeed === undefined && options.messageSecp256k1 === undefined) return 'acquire memo is sealed but this host has no message key';
     try {
-      json = openAnonymous(raw.subarray(1), options.messageSeed);
+      json = options.messageSeed !== undefined ? openAnonymous(raw.subarray(1), options.messageSeed) : eciesDecrypt(options.messageSecp256k1!, raw.subarray(1));
     } catch {
       return 'acquire memo does not open with the host message key';
     }

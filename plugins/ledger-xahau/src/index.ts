@@ -8,10 +8,14 @@ export { decodeTx, normalizeTx, momentsFor, type Decoded, type LedgerTx, type Is
 export * from './replies.js';
 export { sealAnonymous, openAnonymous, ed25519KeyBytes } from './sealed-box.js';
 export { blake2b } from './blake2b.js';
-export { decodeLeaseTokenUri, encodeLeaseTokenUri, xflToDecimal, decimalToXfl, type LeaseTokenUri } from './lease-uri.js';
-export { hostKeyFromSecret, signTx, txHash, xahauDefinitions, decodeBlob, type HostKey } from './sign.js';
+export { eciesEncrypt, eciesDecrypt, isSecp256k1PublicKey } from './ecies.js';
+export { decodeLeaseTokenUri, encodeLeaseTokenUri, mintLeaseUri, xflToDecimal, decimalToXfl, type LeaseTokenUri } from './lease-uri.js';
+export { hostKeyFromSecret, messageKeyOptions, signTx, txHash, xahauDefinitions, decodeBlob, type HostKey } from './sign.js';
 export { encodeMemo, decodeMemos, encodeHookParams, decodeHookParams, asciiToHex, hexToAscii } from './wire.js';
 export { XAHAU_ERRORS } from './errors.js';
+export { uriTokenId, planSlots, leaseSlotOf, mintTx, sellOfferTx, burnTx, TF_BURNABLE, type UriTokenEntry, type SlotAction } from './slots.js';
+export { hostRegData, hostRegTx, registrationUri, HOST_TOKEN_PREFIX_HEX, HOST_REG_EVENT } from './registration.js';
+export { hookStateIndex, decodeMomentBaseInfo, decodeMomentSize, momentAt, momentStart, STATE_KEY, HOOK_NAMESPACE, type MomentInfo } from './moments.js';
 
 /**
  * The Xahau lease source: Evernode's host protocol. Tenants acquire with a URITokenBuy of one of

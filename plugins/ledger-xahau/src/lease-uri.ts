@@ -85,7 +85,25 @@ export function decodeLeaseTokenUri(uriHex: string): LeaseTokenUri | undefined {
   return { version, leaseIndex, halfTosHash, leaseAmount: xflToDecimal(xfl), identifier, outboundIpv6 };
 }
 
-/** The URI (ledger hex) of a lease token. For tests and tools (minting is not done by plexus yet). */
+/**
+ * The URI (ledger hex) of a lease slot token as Evernode's HostClient.offerLease mints it: version
+ * 1, the full fixed-size layout with the 17 bytes of IP data (family 6 + IPv6, or zeros).
+ */
+export function mintLeaseUri(u: { leaseIndex: number; halfTosHash: string; leaseAmount: string; identifier: number; outboundIpv6?: string }): string {
+  const amount = Buffer.alloc(8);
+  amount.writeBigInt64BE(decimalToXfl(u.leaseAmount));
+  const id = Buffer.alloc(4);
+  id.writeUInt32BE(u.identifier >>> 0);
+  const ip = Buffer.alloc(17);
+  if (u.outboundIpv6 !== undefined) {
+    ip[0] = 6;
+    Buffer.from(u.outboundIpv6.replace(/:/g, ''), 'hex').copy(ip, 1);
+  }
+  const raw = Buffer.concat([PREFIX, VERSION_PREFIX, u16(1), u16(u.leaseIndex), Buffer.from(u.halfTosHash.slice(0, 32), 'hex'), amount, id, ip]);
+  return Buffer.from(raw.toString('base64'), 'latin1').toString('hex').toUpperCase();
+}
+
+/** The URI (ledger hex) of a lease token in any of its forms. For tests and tools. */
 export function encodeLeaseTokenUri(u: { version?: number; leaseIndex: number; halfTosHash: string; leaseAmount: string; identifier?: number; outboundIpv6?: string }): string {
   const parts: Buffer[] = [PREFIX];
   if (u.version !== undefined) parts.push(VERSION_PREFIX, u16(u.version));

@@ -1,5 +1,6 @@
 import { ERROR_CODE, EVENT, EVR, MEMO_FORMAT, MIN_DROPS, PARAM_EVENT_DATA_KEY, PARAM_EVENT_TYPE_KEY } from './constants.js';
 import type { IssuedAmount } from './decode.js';
+import { eciesEncrypt, isSecp256k1PublicKey } from './ecies.js';
 import { sealAnonymous } from './sealed-box.js';
 import { encodeHookParams, encodeMemo } from './wire.js';
 
@@ -31,12 +32,15 @@ function payment(c: Common, destination: string, amount: string | IssuedAmount, 
 }
 
 /**
- * 1 drop to the tenant; memo `0x01 || crypto_box_seal(JSON)` to the tenant's message key (base64),
+ * 1 drop to the tenant; memo `0x01 || crypto_box_seal(JSON)` (Ed25519 key) or `0x01 || ECIES(JSON)`
+ * (secp256k1 key) to the tenant's message key (base64),
  * or `0x00 || JSON` when no key is known. Event data: the acquire transaction's hash.
  */
 export function acquireSuccessTx(c: Common, tenant: string, acquireHash: string, info: unknown, tenantMessageKey: string | undefined): UnsignedTx {
   const json = Buffer.from(JSON.stringify(info), 'utf8');
-  const body = tenantMessageKey === undefined ? Buffer.concat([Buffer.from([0x00]), json]) : Buffer.concat([Buffer.from([0x01]), sealAnonymous(tenantMessageKey, json)]);
+  // Evernode picks the scheme by the key: ED + 32 bytes is libsodium's sealed box, anything else eccrypto's ECIES.
+  const sealed = tenantMessageKey === undefined ? undefined : isSecp256k1PublicKey(tenantMessageKey) ? eciesEncrypt(tenantMessageKey, json) : sealAnonymous(tenantMessageKey, json);
+  const body = sealed === undefined ? Buffer.concat([Buffer.from([0x00]), json]) : Buffer.concat([Buffer.from([0x01]), sealed]);
   return payment(c, tenant, MIN_DROPS, EVENT.ACQUIRE_SUCCESS, acquireHash, { format: MEMO_FORMAT.BASE64, data: body.toString('base64') });
 }
 

@@ -4,11 +4,14 @@ import { PlexusError, type LeaseRequest, type LeaseResult, type PluginContext } 
 import type { XrplDefinitions } from 'ripple-binary-codec';
 import { XahauClient } from './client.js';
 import type { LedgerXahauConfig } from './config.js';
-import { decodeTx, momentsFor, normalizeTx, type Decoded, type IssuedAmount } from './decode.js';
+import { decodeTx, momentsFor, needsOfferLookup, normalizeTx, withOffer, type Decoded, type IssuedAmount } from './decode.js';
 import { XAHAU_ERRORS } from './errors.js';
 import { acquireErrorTx, acquireSuccessTx, extendErrorTx, extendSuccessTx, heartbeatTx, type UnsignedTx } from './replies.js';
-import { definitionsFrom, hostKeyFromSecret, xahauDefinitions, type HostKey } from './sign.js';
+import { isSecp256k1PublicKey } from './ecies.js';
+import { definitionsFrom, hostKeyFromSecret, messageKeyOptions, xahauDefinitions, type HostKey } from './sign.js';
 import { XahauState, type RequestRecord } from './state.js';
+import { decodeMomentBaseInfo, decodeMomentSize, hookStateIndex, momentAt, momentStart, STATE_KEY, type MomentInfo } from './moments.js';
+import { SlotKeeper } from './slot-keeper.js';
 import { Submitter } from './submit.js';
 
 type Handler = (r: LeaseRequest) => Promise<LeaseResult>;
@@ -43,6 +46,13 @@ export class XahauLeaseSource {
   private lastError: string | undefined;
   /** Requests whose reply is queued or in flight in this process (not sent again on reconnect). */
   private readonly replying = new Set<string>();
+  private keeper: SlotKeeper | undefined;
+  private slotTimer: NodeJS.Timeout | undefined;
+  private moments: MomentInfo | undefined;
+  /** Heartbeat drift (ms past the planned time) of this process's heartbeats. */
+  private readonly drifts: number[] = [];
+  private heartbeatSkips = 0;
+  private heartbeatPlanned = false;
 
   constructor(private readonly ctx: PluginContext<LedgerXahauConfig>) {}
 
@@ -64,6 +74,20 @@ export class XahauLeaseSource {
     this.definitions = xahauDefinitions();
     this.client = new XahauClient(c.servers, { requestTimeoutMs: c.requestTimeoutMs, reconnectDelayMs: c.reconnectDelayMs });
     this.submitter = new Submitter(this.client, this.key, { maxFeeDrops: c.maxFeeDrops, ledgerWindow: c.ledgerWindow, definitions: () => this.definitions! });
+    const state = this.state;
+    this.keeper = new SlotKeeper({
+      client: this.client,
+      submitter: this.submitter,
+      state,
+      config: c,
+      log: this.ctx.log,
+      common: this.common(),
+      handledLedger: async () => {
+        const cursor = this.replayed ? await state.cursor() : undefined;
+        return cursor === undefined ? undefined : cursor - 1;
+      },
+      running: () => this.running,
+    });
     this.client.on('connected', (url: string) => {
       this.replayed = false;
       this.enqueue(() => this.onConnected(url));
@@ -78,12 +102,18 @@ export class XahauLeaseSource {
       // replay of this connection completed, and the plugin is not stopping.
       this.enqueue(async () => {
         if (this.replayed && this.running && this.handler !== undefined) await this.state!.advanceCursor(index);
+        if (this.keeper!.waiting && this.replayed) void this.keeper!.poke();
       });
     });
     this.client.on('transaction', (m: unknown) => this.enqueue(() => this.onTransaction(m)));
     this.running = true;
     this.client.start();
-    if (c.heartbeat) this.scheduleHeartbeat();
+    if (c.slots !== undefined || c.registration !== undefined) {
+      const every = c.slots?.checkEveryMs ?? 30_000;
+      this.slotTimer = setInterval(() => {
+        if (this.replayed && this.handler !== undefined) void this.keeper!.poke();
+      }, every);
+    }
   }
 
   async stop(): Promise<void> {
@@ -91,11 +121,12 @@ export class XahauLeaseSource {
     this.running = false;
     this.stopSignal();
     clearTimeout(this.heartbeatTimer);
+    clearInterval(this.slotTimer);
     this.submitter?.stop();
     await this.client?.stop();
     // The job in progress may be inside the host's handler (provisioning): wait for it, but not forever.
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.work.catch(() => undefined), new Promise<void>((r) => (timer = setTimeout(r, STOP_GRACE_MS)))]);
+    await Promise.race([Promise.all([this.work.catch(() => undefined), this.keeper?.idle()]), new Promise<void>((r) => (timer = setTimeout(r, STOP_GRACE_MS)))]);
     clearTimeout(timer);
   }
 
@@ -125,6 +156,7 @@ export class XahauLeaseSource {
     const client = this.client!;
     const defs = await client.request('server_definitions').catch(() => undefined);
     if (defs !== undefined) this.definitions = definitionsFrom(defs);
+    this.moments = await this.readMoments();
     await client.request('subscribe', { accounts: [this.ctx.config.hostAccount], streams: ['ledger'] });
     let cursor = await this.state!.cursor();
     if (cursor === undefined) {
@@ -142,25 +174,71 @@ export class XahauLeaseSource {
       marker = page.marker;
     } while (marker !== undefined && this.running);
     this.replayed = this.running;
+    if (!this.replayed) return;
+    void this.keeper!.poke();
+    // The first plan is made once connected and caught up (moments read, slots known), not at start.
+    if (this.ctx.config.heartbeat && !this.heartbeatPlanned) {
+      this.heartbeatPlanned = true;
+      this.scheduleHeartbeat();
+    }
+  }
+
+  /** Moment base and size: the governor hook's state when configured and readable, else the config. */
+  private async readMoments(): Promise<MomentInfo> {
+    const c = this.ctx.config;
+    const fallback = this.configMoments();
+    if (c.governorAccount === undefined) return fallback;
+    const entry = async (key: string): Promise<string | undefined> => {
+      const r = await this.client!.request('ledger_entry', { index: hookStateIndex(c.governorAccount!, key), ledger_index: 'validated' }).catch(() => undefined);
+      const data = (r?.node as Record<string, unknown> | undefined)?.HookStateData;
+      return typeof data === 'string' ? data : undefined;
+    };
+    const base = decodeMomentBaseInfo((await entry(STATE_KEY.MOMENT_BASE_INFO)) ?? '');
+    const size = decodeMomentSize((await entry(STATE_KEY.MOMENT_SIZE)) ?? '');
+    // Ledger-indexed moments (Evernode's first form) cannot be timed by the clock: use the config.
+    if (base === undefined || size === undefined || base.type !== 'timestamp') {
+      this.ctx.log.warn({ governor: c.governorAccount }, 'moment base/size not readable from the governor hook state; using momentSeconds/momentBaseTimestamp');
+      return fallback;
+    }
+    return { baseIdx: base.baseIdx, baseMoment: base.baseMoment, size, source: 'governor' };
+  }
+
+  private configMoments(): MomentInfo {
+    return { baseIdx: this.ctx.config.momentBaseTimestamp, baseMoment: 0, size: this.ctx.config.momentSeconds, source: 'config' };
+  }
+
+  private momentInfo(): MomentInfo {
+    return this.moments ?? this.configMoments();
   }
 
   private async onTransaction(message: unknown): Promise<void> {
-    const ltx = normalizeTx(message);
+    let ltx = normalizeTx(message);
     if (ltx === undefined) return;
     const state = this.state!;
     if ((await state.request(ltx.hash)) !== undefined) return; // seen: replay and stream overlap
-    const decoded = decodeTx(ltx, { hostAccount: this.ctx.config.hostAccount, evrIssuer: this.ctx.config.evrIssuer, messageSeed: this.key!.messageSeed });
+    const missing = needsOfferLookup(ltx);
+    if (missing !== undefined) {
+      const before = await this.keeper!.tokensOf(this.ctx.config.hostAccount, ltx.ledgerIndex - 1).catch((err: unknown) => {
+        this.ctx.log.warn({ tx: ltx!.hash, err: String(err) }, 'URITokenBuy without a URIToken node, and the ledger before it is not readable');
+        return [];
+      });
+      const offer = before.find((t) => t.index.toUpperCase() === missing && t.Amount !== undefined);
+      if (offer !== undefined) ltx = withOffer(ltx, offer);
+    }
+    const decoded = decodeTx(ltx, { hostAccount: this.ctx.config.hostAccount, evrIssuer: this.ctx.config.evrIssuer, ...messageKeyOptions(this.key!) });
     if (decoded.kind === 'ignored') return;
     if (!(await this.untilHandler())) return;
     await state.putRequest(ltx.hash, { status: 'handling', kind: decoded.kind, ledgerIndex: ltx.ledgerIndex });
     const reply = await this.decide(decoded);
     if (reply === undefined) {
       await state.putRequest(ltx.hash, { status: 'replied', kind: decoded.kind, ledgerIndex: ltx.ledgerIndex, note: 'no reply in the protocol' });
+      if (this.replayed) void this.keeper!.poke();
       return;
     }
     const record: RequestRecord = { status: 'handled', kind: decoded.kind, ledgerIndex: ltx.ledgerIndex, reply };
     await state.putRequest(ltx.hash, record);
     this.sendReply(ltx.hash, record);
+    if (this.replayed) void this.keeper!.poke();
   }
 
   /** The reply goes out in the background so that a slow ledger does not hold up the next request. */
@@ -207,6 +285,7 @@ export class XahauLeaseSource {
     const handler = this.handler!;
     if (d.kind === 'invalid') {
       this.counts.invalid++;
+      if (d.event === 'acquire' && d.uriTokenId !== undefined) await this.endSlot(d.uriTokenId);
       if (d.event === 'acquire') return acquireErrorTx(this.common(), d.tx.account, d.tx.hash, d.refund, d.reason);
       if (d.event === 'extend') return extendErrorTx(this.common(), d.tx.account, d.tx.hash, d.refund, d.reason);
       return undefined;
@@ -214,15 +293,16 @@ export class XahauLeaseSource {
     if (d.kind === 'acquire') {
       this.counts.acquire++;
       try {
-        const result = await handler({ kind: 'acquire', tenant: d.payload.ownerPubkey, image: d.payload.image, config: d.payload.config, ...(d.payload.contractId ? { contractId: d.payload.contractId } : {}), durationSeconds: c.momentSeconds, requestId: d.tx.hash });
+        const result = await handler({ kind: 'acquire', tenant: d.payload.ownerPubkey, image: d.payload.image, config: d.payload.config, ...(d.payload.contractId ? { contractId: d.payload.contractId } : {}), durationSeconds: this.momentInfo().size, requestId: d.tx.hash });
         if (result.kind !== 'acquire') throw new PlexusError('ERR_INTERNAL', 'the host answered an acquire with another kind');
-        await state.putLease(d.uriTokenId, { leaseId: result.leaseId, tenantAccount: d.tx.account, tenantKey: d.payload.ownerPubkey, leaseAmount: c.leaseAmount ?? d.lease.leaseAmount, evrIssuer: d.paid.issuer });
+        await state.putLease(d.uriTokenId, { leaseId: result.leaseId, tenantAccount: d.tx.account, tenantKey: d.payload.ownerPubkey, leaseAmount: c.leaseAmount ?? d.lease.leaseAmount, evrIssuer: d.paid.issuer, leaseIndex: d.lease.leaseIndex, expiresAt: Date.parse(result.expiresAt) });
         const messageKey = (await this.messageKeyOf(d.tx.account)) ?? `ED${d.payload.ownerPubkey.toUpperCase()}`;
         // Evernode's acquire-success fields (COMPAT §5), sealed below to the tenant's message key.
         const x = result.details;
         const info = { name: x.name, domain: x.host, pubkey: x.pubkey, contract_id: x.contractId, peer_port: x.peerPort, user_port: x.userPort, lease_id: result.leaseId, uri_token_id: d.uriTokenId, expires_at: result.expiresAt };
         return acquireSuccessTx(this.common(), d.tx.account, d.tx.hash, info, messageKey);
       } catch (err) {
+        await this.endSlot(d.uriTokenId);
         return acquireErrorTx(this.common(), d.tx.account, d.tx.hash, d.paid, reasonOf(err));
       }
     }
@@ -234,9 +314,10 @@ export class XahauLeaseSource {
       const moments = momentsFor(d.paid.value, c.leaseAmount ?? lease.leaseAmount);
       if (moments < 1) return extendErrorTx(this.common(), d.tx.account, d.tx.hash, refund, 'payment is less than one moment');
       try {
-        const result = await handler({ kind: 'extend', tenant: lease.tenantKey, leaseId: lease.leaseId, durationSeconds: moments * c.momentSeconds, requestId: d.tx.hash });
+        const result = await handler({ kind: 'extend', tenant: lease.tenantKey, leaseId: lease.leaseId, durationSeconds: moments * this.momentInfo().size, requestId: d.tx.hash });
         if (result.kind !== 'extend') throw new PlexusError('ERR_INTERNAL', 'the host answered an extend with another kind');
-        const moment = Math.floor((Date.parse(result.expiresAt) / 1000 - c.momentBaseTimestamp) / c.momentSeconds);
+        await state.putLease(d.uriTokenId, { ...lease, expiresAt: Date.parse(result.expiresAt) });
+        const moment = momentAt(this.momentInfo(), Date.parse(result.expiresAt) / 1000);
         return extendSuccessTx(this.common(), d.tx.account, d.tx.hash, moment);
       } catch (err) {
         return extendErrorTx(this.common(), d.tx.account, d.tx.hash, refund, reasonOf(err));
@@ -246,45 +327,73 @@ export class XahauLeaseSource {
     if (lease === undefined || lease.tenantAccount !== d.tx.account) return undefined; // Evernode has no terminate reply; nothing to refund
     try {
       await handler({ kind: 'terminate', tenant: lease.tenantKey, leaseId: lease.leaseId, requestId: d.tx.hash });
-      await state.dropLease(d.uriTokenId);
+      await this.endSlot(d.uriTokenId);
     } catch (err) {
       this.ctx.log.warn({ request: d.tx.hash, err: reasonOf(err) }, 'terminate refused by the host');
     }
     return undefined;
   }
 
+  /** The lease behind a slot token ended (or never began): the token is burned and the slot offered again. */
+  private async endSlot(uriTokenId: string): Promise<void> {
+    await this.state!.dropLease(uriTokenId);
+    if (this.ctx.config.slots !== undefined) await this.state!.markBurn(uriTokenId);
+  }
+
   private async messageKeyOf(account: string): Promise<string | undefined> {
     try {
       const info = await this.client!.request('account_info', { account, ledger_index: 'validated' });
       const key = (info.account_data as Record<string, unknown> | undefined)?.MessageKey;
-      return typeof key === 'string' && /^ED[0-9A-F]{64}$/i.test(key) ? key : undefined;
+      return typeof key === 'string' && (/^ED[0-9A-F]{64}$/i.test(key) || isSecp256k1PublicKey(key)) ? key : undefined;
     } catch {
       return undefined;
     }
   }
 
+  /**
+   * Plans the next heartbeat: at the start of the first moment not yet beaten, plus a jitter of up
+   * to a tenth of the moment (at most 60 s) that spreads hosts over the moment's first minutes. A
+   * host that is late in the current moment beats at once.
+   */
   private scheduleHeartbeat(): void {
-    const c = this.ctx.config;
     void (async () => {
       const last = await this.state!.heartbeat().catch(() => undefined);
-      const due = last === undefined ? 0 : Math.max(0, last.at + c.momentSeconds * 1000 - Date.now());
-      // Jitter spreads hosts over the moment's first minutes instead of all at its start.
-      const jitter = Math.floor(Math.random() * Math.min(60_000, c.momentSeconds * 100));
       if (!this.running) return;
-      this.heartbeatTimer = setTimeout(() => void this.heartbeat(), due + jitter);
+      const m = this.momentInfo();
+      const now = Date.now();
+      const current = momentAt(m, now / 1000);
+      const moment = last?.moment !== undefined && last.moment >= current ? last.moment + 1 : current;
+      const jitter = Math.floor(Math.random() * Math.min(60_000, m.size * 100));
+      const due = Math.max(now, momentStart(m, moment) * 1000 + jitter);
+      this.heartbeatTimer = setTimeout(() => void this.heartbeat(moment, due), due - now);
     })();
   }
 
-  private async heartbeat(): Promise<void> {
+  private async heartbeat(moment: number, due: number): Promise<void> {
+    const m = this.momentInfo();
+    let sent = false;
     try {
       if (!(await this.untilHandler())) return;
+      if (!(await this.keeper!.allOffered())) {
+        this.heartbeatSkips++;
+        this.ctx.log.info({ moment }, 'heartbeat held back: a lease slot is not offered');
+        return;
+      }
       const at = Date.now();
       const outcome = await this.submitter!.submit(heartbeatTx(this.common(), this.ctx.config.heartbeatAccount), async () => undefined);
-      await this.state!.putHeartbeat(at, outcome.hash);
+      await this.state!.putHeartbeat({ at, hash: outcome.hash, moment, due });
+      this.drifts.push(at - due);
+      if (this.drifts.length > 100) this.drifts.shift();
+      sent = true;
     } catch (err) {
       this.lastError = err instanceof Error ? err.message : String(err);
     } finally {
-      if (this.running) this.scheduleHeartbeat();
+      if (this.running) {
+        // Not sent: try again a little later within the same moment (a slot may be offered by then).
+        const retry = Math.min(30_000, Math.max(50, m.size * 50));
+        if (!sent && momentAt(m, (Date.now() + retry) / 1000) === moment) this.heartbeatTimer = setTimeout(() => void this.heartbeat(moment, due), retry);
+        else this.scheduleHeartbeat();
+      }
     }
   }
 
@@ -297,12 +406,18 @@ export class XahauLeaseSource {
       ledger: this.lastLedger || null,
       cursor: (await state?.cursor()) ?? null,
       lastHeartbeat: (await state?.heartbeat()) ?? null,
+      heartbeat: { momentSize: this.momentInfo().size, momentSource: this.momentInfo().source, moment: momentAt(this.momentInfo(), Date.now() / 1000), heldBack: this.heartbeatSkips, driftMs: driftStats(this.drifts) },
+      ...(this.keeper ? await this.keeper.status() : {}),
       hostAttached: this.handler !== undefined,
       requests: { ...this.counts },
       replies: state ? await state.counts() : null,
-      lastError: this.lastError ?? null,
+      lastError: this.lastError ?? this.keeper?.lastError ?? null,
     };
   }
+}
+
+function driftStats(d: number[]): { last: number; max: number; count: number } | null {
+  return d.length === 0 ? null : { last: d[d.length - 1]!, max: Math.max(...d), count: d.length };
 }
 
 function reasonOf(err: unknown): string {

@@ -31,6 +31,11 @@ export interface HostKey {
   messageSeed?: Uint8Array;
 }
 
+/** What opens memos sealed to this key: the Ed25519 seed, or the secp256k1 private key (ECIES). */
+export function messageKeyOptions(key: HostKey): { messageSeed?: Uint8Array; messageSecp256k1?: string } {
+  return key.messageSeed !== undefined ? { messageSeed: key.messageSeed } : { messageSecp256k1: key.privateKey };
+}
+
 /** The key of a family seed (`s...`), Ed25519 or secp256k1. */
 export function hostKeyFromSecret(secret: string): HostKey {
   let kp: { publicKey: string; privateKey: string };

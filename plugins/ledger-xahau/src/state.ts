@@ -9,7 +9,11 @@ type Redis = StoreCapability['redis'];
  * - `req:<hash>`: one record per tenant request, from `handling` to `replied`, holding the handler's
  *   result and the signed reply (so a crash between "handled" and "validated" resubmits the same reply);
  * - `lease:<uriTokenId>`: the lease behind a lease slot token (for extend / terminate);
- * - `heartbeat`: the last heartbeat (unix ms and tx hash).
+ * - `heartbeat`: the last heartbeat (unix ms and tx hash, the moment it was for and when it was due);
+ * - `burn`: lease slot tokens whose lease ended (terminate, expiry, refused acquire), to burn;
+ * - `slottx`: the slot transaction in flight (signed), so that a restart resubmits it instead of
+ *   minting a second token for the same slot;
+ * - `registration`: the host registration's progress (payment hash, token id).
  */
 
 export type RequestStatus = 'handling' | 'handled' | 'replying' | 'replied' | 'ignored';
@@ -33,6 +37,34 @@ export interface LeaseRecord {
   tenantKey: string;
   leaseAmount: string;
   evrIssuer: string;
+  /** The lease slot (index in the token's URI). */
+  leaseIndex?: number;
+  /** Unix ms the lease ends unless extended (the host's answer). */
+  expiresAt?: number;
+}
+
+export interface HeartbeatRecord {
+  at: number;
+  hash: string;
+  moment?: number;
+  /** Unix ms the heartbeat was planned for (moment start + jitter). */
+  due?: number;
+}
+
+export interface SlotTxRecord {
+  tx: Record<string, unknown>;
+  blob: string;
+  hash: string;
+  lastLedger: number;
+}
+
+export interface RegistrationRecord {
+  /** The registration payment's hash, once signed. */
+  payment?: string;
+  paymentLedger?: number;
+  /** The registration token, once bought. */
+  token?: string;
+  done?: boolean;
 }
 
 export class XahauState {
@@ -93,12 +125,48 @@ export class XahauState {
     await this.redis.hdel(this.prefix + 'lease', uriTokenId);
   }
 
-  async heartbeat(): Promise<{ at: number; hash: string } | undefined> {
-    const v = await this.redis.get(this.prefix + 'heartbeat');
-    return v === null ? undefined : (JSON.parse(v) as { at: number; hash: string });
+  async leases(): Promise<Map<string, LeaseRecord>> {
+    const all = await this.redis.hgetall(this.prefix + 'lease');
+    return new Map(Object.entries(all).map(([id, v]) => [id, JSON.parse(v) as LeaseRecord]));
   }
 
-  async putHeartbeat(at: number, hash: string): Promise<void> {
-    await this.redis.set(this.prefix + 'heartbeat', JSON.stringify({ at, hash }));
+  async heartbeat(): Promise<HeartbeatRecord | undefined> {
+    const v = await this.redis.get(this.prefix + 'heartbeat');
+    return v === null ? undefined : (JSON.parse(v) as HeartbeatRecord);
+  }
+
+  async putHeartbeat(record: HeartbeatRecord): Promise<void> {
+    await this.redis.set(this.prefix + 'heartbeat', JSON.stringify(record));
+  }
+
+  async toBurn(): Promise<string[]> {
+    return this.redis.smembers(this.prefix + 'burn');
+  }
+
+  async markBurn(uriTokenId: string): Promise<void> {
+    await this.redis.sadd(this.prefix + 'burn', uriTokenId);
+  }
+
+  async burned(uriTokenId: string): Promise<void> {
+    await this.redis.srem(this.prefix + 'burn', uriTokenId);
+  }
+
+  async slotTx(): Promise<SlotTxRecord | undefined> {
+    const v = await this.redis.get(this.prefix + 'slottx');
+    return v === null ? undefined : (JSON.parse(v) as SlotTxRecord);
+  }
+
+  async putSlotTx(r: SlotTxRecord | undefined): Promise<void> {
+    if (r === undefined) await this.redis.del(this.prefix + 'slottx');
+    else await this.redis.set(this.prefix + 'slottx', JSON.stringify(r));
+  }
+
+  async registration(): Promise<RegistrationRecord> {
+    const v = await this.redis.get(this.prefix + 'registration');
+    return v === null ? {} : (JSON.parse(v) as RegistrationRecord);
+  }
+
+  async putRegistration(r: RegistrationRecord): Promise<void> {
+    await this.redis.set(this.prefix + 'registration', JSON.stringify(r));
   }
 }

@@ -26,8 +26,15 @@ export interface InFlight {
 
 export type Outcome = { hash: string; result: string; ledgerIndex: number };
 
+interface Job {
+  low: boolean;
+  run(): Promise<void>;
+}
+
 export class Submitter {
-  private queue: Promise<unknown> = Promise.resolve();
+  /** Waiting jobs; one runs at a time (one account, one Sequence). Replies and heartbeats go before slot upkeep. */
+  private readonly jobs: Job[] = [];
+  private pumping = false;
   private ledgerWaiters: (() => void)[] = [];
   private stopped = false;
   validatedLedger = 0;
@@ -51,11 +58,30 @@ export class Submitter {
     this.onLedger(this.validatedLedger);
   }
 
-  /** Queues `tx`; resolves once a signed form of it validated (any result) . */
-  submit(tx: Record<string, unknown>, persist: (s: InFlight) => Promise<void>, existing?: InFlight): Promise<Outcome> {
-    const run = this.queue.then(() => this.run(tx, persist, existing));
-    this.queue = run.catch(() => undefined);
-    return run;
+  /**
+   * Queues `tx`; resolves once a signed form of it validated (any result). `low`: behind every
+   * waiting normal job (lease slot upkeep must not hold up a tenant's reply).
+   */
+  submit(tx: Record<string, unknown>, persist: (s: InFlight) => Promise<void>, existing?: InFlight, options: { low?: boolean } = {}): Promise<Outcome> {
+    return new Promise((resolve, reject) => {
+      this.jobs.push({ low: options.low === true, run: () => this.run(tx, persist, existing).then(resolve, reject) });
+      void this.pump();
+    });
+  }
+
+  private async pump(): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      for (;;) {
+        const i = this.jobs.findIndex((j) => !j.low);
+        const job = this.jobs.splice(i >= 0 ? i : 0, 1)[0];
+        if (job === undefined) return;
+        await job.run();
+      }
+    } finally {
+      this.pumping = false;
+    }
   }
 
   private nextLedger(): Promise<void> {

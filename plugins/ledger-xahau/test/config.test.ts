@@ -9,6 +9,9 @@ import { codeOf, fakeContext } from '@plexus/core/testing';
 import { DEFAULTS, LedgerXahauConfigSchema, hostKeyFromSecret, plugin } from '../src/index.js';
 
 const HOST = hostKeyFromSecret(generateSeed({ entropy: new Uint8Array(16).fill(31), algorithm: 'ed25519' }));
+const ISSUER = hostKeyFromSecret(generateSeed({ entropy: new Uint8Array(16).fill(33), algorithm: 'ed25519' })).address;
+const SLOTS = { count: 2, leaseAmount: '1.5', tosHash: 'ab'.repeat(32) };
+const REGISTRATION = { registryAccount: ISSUER, fee: '5', countryCode: 'SE', cpuMicroSec: 1, ramMb: 1, diskMb: 1, totalInstances: 2, cpuModel: 'x', cpuCount: 1, cpuMHz: 1, email: 'a@b.c' };
 const BASE = { servers: ['wss://xahau.network'], hostAccount: HOST.address, heartbeatAccount: 'rHktfGUbjqzU4GsYCMc1pDjdHXb5CJamto' };
 
 test('config: defaults, and what is refused (naming the key)', () => {
@@ -24,7 +27,18 @@ test('config: defaults, and what is refused (naming the key)', () => {
     [{ ...BASE, momentSeconds: 0 }, 'momentSeconds'],
     [{ ...BASE, lisen: 1 }, ''],
     [{ servers: BASE.servers, hostAccount: BASE.hostAccount }, 'heartbeatAccount'],
+    [{ ...BASE, slots: SLOTS }, 'evrIssuer'],
+    [{ ...BASE, evrIssuer: ISSUER, slots: { ...SLOTS, tosHash: 'abc' } }, 'slots.tosHash'],
+    [{ ...BASE, evrIssuer: ISSUER, slots: { ...SLOTS, count: -1 } }, 'slots.count'],
+    [{ ...BASE, evrIssuer: ISSUER, slots: { ...SLOTS, outboundIpv6: '::1' } }, 'slots.outboundIpv6'],
+    [{ ...BASE, evrIssuer: ISSUER, slots: { ...SLOTS, extra: 1 } }, 'slots'],
+    [{ ...BASE, evrIssuer: ISSUER, registration: { ...REGISTRATION, countryCode: 'se' } }, 'registration.countryCode'],
+    [{ ...BASE, evrIssuer: ISSUER, registration: { ...REGISTRATION, description: 'a;b' } }, 'registration.description'],
+    [{ ...BASE, governorAccount: 'nope' }, 'governorAccount'],
   ];
+  const full = LedgerXahauConfigSchema.parse({ ...BASE, evrIssuer: ISSUER, slots: SLOTS, registration: REGISTRATION, governorAccount: ISSUER });
+  assert.equal(full.slots?.checkEveryMs, 30_000);
+  assert.equal(full.registration?.offerWaitLedgers, 60);
   for (const [raw, path] of bad) {
     const r = LedgerXahauConfigSchema.safeParse(raw);
     assert.equal(r.success, false, JSON.stringify(raw));

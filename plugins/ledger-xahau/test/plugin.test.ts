@@ -226,7 +226,8 @@ test('a handler refusal becomes ACQUIRE_ERR with the error code and a refund', a
 test('restart with two acquires that came in while stopped: both answered, exactly once, also after another restart', async (t) => {
   const w = await world(t);
   const first = await w.start();
-  await w.until(() => w.a.connections === 1, 'the plugin to connect');
+  // Subscribed (not only connected): the ledger closed next must reach the plugin.
+  await w.until(() => w.a.commands.includes('subscribe'), 'the plugin to subscribe');
   const closed = w.ledger.close();
   // Stopped once it has seen that ledger, so the two acquires below arrive while it is down.
   const seen = async (): Promise<boolean> => ((await first.status()).ledger as number | null) === closed;

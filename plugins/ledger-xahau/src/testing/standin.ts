@@ -3,15 +3,30 @@ import { readFileSync } from 'node:fs';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { encodeForSigning } from 'ripple-binary-codec';
 import { deriveAddress, verify } from 'ripple-keypairs';
-import { decodeBlob, txHash, xahauDefinitions } from '../index.js';
+import { decodeBlob, signTx, txHash, uriTokenId, xahauDefinitions, type HostKey } from '../index.js';
 
 /**
  * A local stand-in for xahaud's WebSocket API: enough of it for the plugin (server_definitions,
  * subscribe/unsubscribe with `accounts` and the `ledger` stream, account_tx with markers,
- * account_info, ledger_current/ledger_closed, fee, submit, tx, server_info). Ledgers close only
- * when the test says so. Several servers can share one ledger (failover tests). Not a validator:
- * submitted transactions are checked (signature, account, Sequence) and included as tesSUCCESS.
+ * account_info, account_objects (URITokens, per ledger), ledger_entry (URITokens, hook state),
+ * ledger_current/ledger_closed, fee, submit, tx, server_info). Ledgers close only when the test
+ * says so. Several servers can share one ledger (failover tests). Not a validator: submitted
+ * transactions are checked (signature, account, Sequence) and applied; URIToken transactions
+ * (mint, sell offer, buy, burn) change the stand-in's URIToken objects as xahaud's URIToken.cpp
+ * does, with the same metadata node kinds and tec results; everything else is tesSUCCESS.
  */
+
+/** A URIToken object as `account_objects` lists it. */
+export interface Token {
+  LedgerEntryType: 'URIToken';
+  index: string;
+  Owner: string;
+  Issuer: string;
+  URI: string;
+  Flags: number;
+  Amount?: unknown;
+  Destination?: string;
+}
 
 /** What xahaud answers to `server_definitions` (here: the bundled Xahau definitions file). */
 const RAW_DEFINITIONS = JSON.parse(readFileSync(new URL('../../../definitions/xahau-definitions.json', import.meta.url), 'utf8')) as Record<string, unknown>;
@@ -37,6 +52,83 @@ export class StandinLedger {
   loseSubmits = false;
   /** Blobs that were lost that way. */
   readonly lost: string[] = [];
+  /** URITokens as of the open ledger; `snapshots` keeps them per closed ledger. */
+  readonly tokens = new Map<string, Token>();
+  readonly snapshots = new Map<number, Map<string, Token>>();
+  /** False: act as a server whose URITokenMint takes no Amount (refused as temMALFORMED). */
+  mintWithAmount = true;
+  /** Hook state entries by ledger index (what `ledger_entry` returns), e.g. the governor's moment base. */
+  readonly hookState = new Map<string, string>();
+
+  /** URITokens at a ledger (`validated`, `current`, or an index). */
+  tokensAt(ledger: unknown): Map<string, Token> {
+    if (ledger === 'current') return this.tokens;
+    const index = ledger === undefined || ledger === 'validated' || ledger === 'closed' ? this.validated : Number(ledger);
+    return this.snapshots.get(index) ?? new Map();
+  }
+
+  /**
+   * Applies a URIToken transaction to the open ledger; returns its result and metadata nodes (the
+   * URIToken node: CreatedNode on mint, ModifiedNode with PreviousFields on offer and buy,
+   * DeletedNode on burn).
+   */
+  applyUriToken(tx: Record<string, unknown>): { result: string; nodes: Record<string, unknown>[] } {
+    const account = String(tx.Account);
+    const type = String(tx.TransactionType);
+    if (type === 'URITokenMint') {
+      const id = uriTokenId(account, String(tx.URI));
+      if (this.tokens.has(id)) return { result: 'tecDUPLICATE', nodes: [] };
+      const t: Token = { LedgerEntryType: 'URIToken', index: id, Owner: account, Issuer: account, URI: String(tx.URI), Flags: Number(tx.Flags ?? 0) & 1 };
+      if (this.mintWithAmount && tx.Amount !== undefined) t.Amount = tx.Amount;
+      if (this.mintWithAmount && typeof tx.Destination === 'string') t.Destination = tx.Destination;
+      this.tokens.set(id, t);
+      return { result: 'tesSUCCESS', nodes: [{ CreatedNode: { LedgerEntryType: 'URIToken', LedgerIndex: id, NewFields: { Owner: t.Owner, Issuer: t.Issuer, URI: t.URI, ...(t.Flags ? { Flags: t.Flags } : {}), ...(t.Amount !== undefined ? { Amount: t.Amount } : {}), ...(t.Destination ? { Destination: t.Destination } : {}) } } }] };
+    }
+    const id = String(tx.URITokenID ?? '').toUpperCase();
+    const t = this.tokens.get(id);
+    if (t === undefined) return { result: 'tecNO_ENTRY', nodes: [] };
+    const final = (): Record<string, unknown> => ({ Owner: t.Owner, Issuer: t.Issuer, URI: t.URI, Flags: t.Flags, ...(t.Amount !== undefined ? { Amount: t.Amount } : {}), ...(t.Destination ? { Destination: t.Destination } : {}) });
+    if (type === 'URITokenBurn') {
+      if (t.Owner !== account && !(t.Issuer === account && (t.Flags & 1) === 1)) return { result: 'tecNO_PERMISSION', nodes: [] };
+      this.tokens.delete(id);
+      return { result: 'tesSUCCESS', nodes: [{ DeletedNode: { LedgerEntryType: 'URIToken', LedgerIndex: id, FinalFields: final() } }] };
+    }
+    if (type === 'URITokenCreateSellOffer') {
+      if (t.Owner !== account) return { result: 'tecNO_PERMISSION', nodes: [] };
+      const previous = t.Amount;
+      t.Amount = tx.Amount;
+      if (typeof tx.Destination === 'string') t.Destination = tx.Destination;
+      return { result: 'tesSUCCESS', nodes: [{ ModifiedNode: { LedgerEntryType: 'URIToken', LedgerIndex: id, PreviousFields: previous === undefined ? {} : { Amount: previous }, FinalFields: final() } }] };
+    }
+    if (type === 'URITokenBuy') {
+      if (t.Amount === undefined || (t.Destination !== undefined && t.Destination !== account)) return { result: 'tecNO_PERMISSION', nodes: [] };
+      const same = typeof t.Amount === 'string' ? typeof tx.Amount === 'string' : JSON.stringify([(t.Amount as Record<string, unknown>).currency, (t.Amount as Record<string, unknown>).issuer]) === JSON.stringify([(tx.Amount as Record<string, unknown>)?.currency, (tx.Amount as Record<string, unknown>)?.issuer]);
+      if (!same) return { result: 'temBAD_CURRENCY', nodes: [] };
+      const previous: Record<string, unknown> = { Owner: t.Owner, Amount: t.Amount, ...(t.Destination ? { Destination: t.Destination } : {}) };
+      t.Owner = account;
+      delete t.Amount;
+      delete t.Destination;
+      return { result: 'tesSUCCESS', nodes: [{ ModifiedNode: { LedgerEntryType: 'URIToken', LedgerIndex: id, PreviousFields: previous, FinalFields: final() } }] };
+    }
+    return { result: 'tesSUCCESS', nodes: [] };
+  }
+
+  /** A token created by someone else's hook (e.g. the registry's host token offered to the host). */
+  mintAs(issuer: string, uriHex: string, offer?: { amount: unknown; destination?: string }): string {
+    const id = uriTokenId(issuer, uriHex);
+    this.tokens.set(id, { LedgerEntryType: 'URIToken', index: id, Owner: issuer, Issuer: issuer, URI: uriHex, Flags: 1, ...(offer ? { Amount: offer.amount, ...(offer.destination ? { Destination: offer.destination } : {}) } : {}) });
+    return id;
+  }
+
+  /** A tenant's signed transaction into the open ledger, URIToken effects applied (e.g. an acquire's URITokenBuy). */
+  sendAs(key: HostKey, tx: Record<string, unknown>): { hash: string; result: string } {
+    const signed = signTx({ Fee: '1000', NetworkID: 21337, Sequence: this.account(key.address).Sequence++, Account: key.address, ...tx }, key, this.definitions);
+    const applied = String(tx.TransactionType).startsWith('URIToken') ? this.applyUriToken(signed.tx) : { result: 'tesSUCCESS', nodes: [] };
+    if (applied.result.startsWith('tem')) return { hash: signed.hash, result: applied.result };
+    const delivered = applied.result === 'tesSUCCESS' && tx.TransactionType === 'Payment' ? { delivered_amount: tx.Amount } : {};
+    this.inject(signed.tx, { TransactionResult: applied.result, AffectedNodes: applied.nodes, ...delivered }, signed.hash);
+    return { hash: signed.hash, result: applied.result };
+  }
 
   account(address: string): { Sequence: number; MessageKey?: string; Balance: string } {
     let a = this.accounts.get(address);
@@ -57,6 +149,7 @@ export class StandinLedger {
     const entries = this.open.map((e, i) => ({ ...e, ledgerIndex: index, meta: { ...e.meta, TransactionIndex: i } }));
     this.open = [];
     this.ledgers.set(index, entries);
+    this.snapshots.set(index, new Map([...this.tokens].map(([k, v]) => [k, { ...v }])));
     for (const s of this.servers) s.publish(index, entries);
     return index;
   }
@@ -82,8 +175,12 @@ export class StandinLedger {
       this.lost.push(blob);
       return { engine_result: 'tesSUCCESS', engine_result_message: 'applied (and lost by the stand-in)' };
     }
+    if (!this.mintWithAmount && tx.TransactionType === 'URITokenMint' && tx.Amount !== undefined) return { engine_result: 'temMALFORMED', engine_result_message: 'malformed transaction' };
+    const applied = String(tx.TransactionType).startsWith('URIToken') ? this.applyUriToken(tx) : { result: 'tesSUCCESS', nodes: [] };
+    // tem: refused before it reaches a ledger (no Sequence used), as xahaud does.
+    if (applied.result.startsWith('tem')) return { engine_result: applied.result, engine_result_message: 'malformed' };
     acct.Sequence++;
-    const entry: Entry = { hash, tx, meta: { TransactionResult: 'tesSUCCESS', AffectedNodes: [], ...(typeof tx.Amount !== 'undefined' ? { delivered_amount: tx.Amount } : {}) }, ledgerIndex: 0 };
+    const entry: Entry = { hash, tx, meta: { TransactionResult: applied.result, AffectedNodes: applied.nodes, ...(typeof tx.Amount !== 'undefined' && tx.TransactionType === 'Payment' ? { delivered_amount: tx.Amount } : {}) }, ledgerIndex: 0 };
     this.open.push(entry);
     this.submitted.push(entry);
     return { engine_result: 'tesSUCCESS', engine_result_message: 'applied', tx_json: { ...tx, hash } };
@@ -192,6 +289,20 @@ export class StandinServer {
         const open = L.open.find((x) => x.hash === hash);
         if (open !== undefined) return ok({ ...open.tx, hash, validated: false });
         return fail('txnNotFound', 'Transaction not found.');
+      }
+      case 'account_objects': {
+        const account = String(req.account);
+        if (req.type !== undefined && req.type !== 'uri_token') return ok({ account, account_objects: [] });
+        const objects = [...L.tokensAt(req.ledger_index).values()].filter((t) => t.Owner === account).map((t) => ({ ...t }));
+        return ok({ account, account_objects: objects, ledger_index: req.ledger_index === 'current' ? L.validated + 1 : req.ledger_index === undefined || req.ledger_index === 'validated' ? L.validated : Number(req.ledger_index), validated: req.ledger_index !== 'current' });
+      }
+      case 'ledger_entry': {
+        const index = String(req.index ?? '').toUpperCase();
+        const state = L.hookState.get(index);
+        if (state !== undefined) return ok({ index, node: { LedgerEntryType: 'HookState', HookStateData: state, index }, validated: true });
+        const token = L.tokensAt(req.ledger_index).get(index);
+        if (token !== undefined) return ok({ index, node: { ...token }, validated: true });
+        return fail('entryNotFound', 'Entry not found.');
       }
       case 'account_tx': {
         const account = String(req.account);

@@ -10,7 +10,6 @@ import { generateKeyPair, toHex, type StoreCapability } from '@plexus/core';
 import { startPlugin } from '@plexus/core/testing';
 import { HOST_LABEL, plugin as hostingPlugin } from '@plexus/plugin-hosting';
 import {
-  encodeLeaseTokenUri,
   PARAM_EVENT_DATA_KEY,
   PARAM_EVENT_TYPE_KEY,
   decodeHookParams,
@@ -21,12 +20,11 @@ import {
   openAnonymous,
   plugin as xahauPlugin,
   sealAnonymous,
-  signTx,
 } from '@plexus/plugin-ledger-xahau';
 import { dockerApi, ensureDockerd, ensureTestImage, type Dockerd } from './lib/dockerd.js';
 import { startTestStore } from './lib/test-store.js';
 import { NodeProcess, freePort, killAllNodes, removeDir, runCli, tempDir, writeConfig, type CliResult } from './lib/harness.js';
-import { StandinLedger, StandinServer, type Entry } from './lib/xahau-standin.js';
+import { StandinLedger, StandinServer, type Entry, type Token } from './lib/xahau-standin.js';
 
 /**
  * The Xahau lease source feeding the real hosting plugin on a real dockerd: a tenant's URITokenBuy
@@ -90,7 +88,7 @@ test('a tenant acquires, extends and terminates a real instance through Xahau tr
   await writeFile(join(dir, 'secret'), seed(21), { mode: 0o600 });
   const { instance: xahau } = await startPlugin(
     xahauPlugin,
-    { servers: [server.url], hostAccount: host.address, secretFile: 'secret', heartbeatAccount: hostKeyFromSecret(seed(25)).address, evrIssuer: issuer, heartbeat: false, reconnectDelayMs: 50 },
+    { servers: [server.url], hostAccount: host.address, secretFile: 'secret', heartbeatAccount: hostKeyFromSecret(seed(25)).address, evrIssuer: issuer, heartbeat: false, reconnectDelayMs: 50, slots: { count: 2, leaseAmount: '2', tosHash: 'ab'.repeat(32), checkEveryMs: 500 } },
     { configDir: dir, dataDir: join(dir, 'xahau'), capabilities: { store }, after: (fn) => void t.after(fn) },
   );
   const hostId = `xahau-host-${randomBytes(4).toString('hex')}`;
@@ -115,21 +113,21 @@ test('a tenant acquires, extends and terminates a real instance through Xahau tr
     }
   };
   const replies = (): Entry[] => ledger.submitted.filter((e) => e.tx.Destination === tenantAccount.address);
-  const send = (tx: Record<string, unknown>, meta: Record<string, unknown> = {}): string => {
-    const signed = signTx({ Fee: '1000', NetworkID: 21337, Sequence: ledger.account(tenantAccount.address).Sequence++, ...tx }, tenantAccount, ledger.definitions);
-    return ledger.inject(signed.tx, meta, signed.hash);
-  };
+  // The tenant's transactions, with their URIToken effects (the stand-in applies a URITokenBuy as xahaud does).
+  const send = (tx: Record<string, unknown>): string => ledger.sendAs(tenantAccount, tx).hash;
   await closeUntil('the connection', () => server.connections === 1, 10_000);
+  // The host mints one lease slot token per instance of capacity and offers it for 2 EVR.
+  const offered = (): Token[] => [...ledger.tokensAt('validated').values()].filter((x) => x.Owner === host.address && x.Issuer === host.address && x.Amount !== undefined);
+  await closeUntil('two offered lease slots', () => offered().length === 2, 30_000);
 
-  // Acquire: URITokenBuy of the host's lease token, requirement sealed to the host's key.
-  const token = 'AB'.repeat(32);
+  // Acquire: URITokenBuy of an offered lease slot token, requirement sealed to the host's key.
+  const slot = offered()[0]!;
+  const token = slot.index;
   const requirement = { owner_pubkey: `ed${toHex(owner.publicKey)}`, contract_id: 'c0ffee-xahau', image, config: { greeting: 'hi from xahau' } };
   const memo = Buffer.concat([Buffer.from([1]), sealAnonymous(host.publicKey, Buffer.from(JSON.stringify(requirement)))]).toString('base64');
   const price = { currency: 'EVR', issuer, value: '2' };
-  const acquireHash = send(
-    { TransactionType: 'URITokenBuy', Account: tenantAccount.address, URITokenID: token, Amount: price, HookParameters: encodeHookParams([{ name: PARAM_EVENT_TYPE_KEY, value: 'evnAcquireLease' }]), Memos: [encodeMemo({ type: 'evnAcquireLease', format: 'base64', data: memo })] },
-    { AffectedNodes: [{ ModifiedNode: { LedgerEntryType: 'URIToken', LedgerIndex: token, PreviousFields: { Owner: host.address, Amount: price }, FinalFields: { Owner: tenantAccount.address, Issuer: host.address, URI: encodeLeaseTokenUri({ version: 1, leaseIndex: 0, halfTosHash: 'ab'.repeat(16), leaseAmount: '2', identifier: 1 }) } } }] },
-  );
+  assert.deepEqual(slot.Amount, price);
+  const acquireHash = send({ TransactionType: 'URITokenBuy', URITokenID: token, Amount: price, HookParameters: encodeHookParams([{ name: PARAM_EVENT_TYPE_KEY, value: 'evnAcquireLease' }]), Memos: [encodeMemo({ type: 'evnAcquireLease', format: 'base64', data: memo })] });
   await closeUntil('the acquire reply', () => replies().length === 1);
   const success = replies()[0]!;
   assert.deepEqual([...decodeHookParams(success.tx.HookParameters).values()], ['evnAcquireSuccess', acquireHash]);
@@ -154,7 +152,7 @@ test('a tenant acquires, extends and terminates a real instance through Xahau tr
   assert.match(page ?? '', /hi from xahau/, 'the instance serves the tenant config');
 
   // Extend by 3 moments (6 EVR at 2 EVR per moment).
-  const extendHash = send({ TransactionType: 'Payment', Account: tenantAccount.address, Destination: host.address, Amount: { ...price, value: '6' }, HookParameters: encodeHookParams([{ name: PARAM_EVENT_TYPE_KEY, value: 'evnExtendLease' }, { name: PARAM_EVENT_DATA_KEY, value: token }]) }, { delivered_amount: { ...price, value: '6' } });
+  const extendHash = send({ TransactionType: 'Payment', Destination: host.address, Amount: { ...price, value: '6' }, HookParameters: encodeHookParams([{ name: PARAM_EVENT_TYPE_KEY, value: 'evnExtendLease' }, { name: PARAM_EVENT_DATA_KEY, value: token }]) });
   await closeUntil('the extend reply', () => replies().length === 2);
   const ext = replies()[1]!;
   assert.deepEqual([...decodeHookParams(ext.tx.HookParameters).values()], ['evnExtendSuccess', extendHash]);
@@ -162,7 +160,7 @@ test('a tenant acquires, extends and terminates a real instance through Xahau tr
   assert.equal(moment, Math.floor((Date.parse(details.expiresAt) / 1000 + 3 * 3600) / 3600), 'expiry moment = old expiry + 3 moments');
 
   // Terminate: the container goes.
-  send({ TransactionType: 'Payment', Account: tenantAccount.address, Destination: host.address, Amount: '1', HookParameters: encodeHookParams([{ name: PARAM_EVENT_TYPE_KEY, value: 'evnTerminateLease' }, { name: PARAM_EVENT_DATA_KEY, value: token }]) });
+  send({ TransactionType: 'Payment', Destination: host.address, Amount: '1', HookParameters: encodeHookParams([{ name: PARAM_EVENT_TYPE_KEY, value: 'evnTerminateLease' }, { name: PARAM_EVENT_DATA_KEY, value: token }]) });
   const containers = async (): Promise<unknown[]> => (await dockerApi(docker.socket, 'GET', `/containers/json?all=true&filters=${encodeURIComponent(JSON.stringify({ label: [`${HOST_LABEL}=${hostId}`] }))}`)).json as unknown[];
   const deadline = Date.now() + 60_000;
   while ((await containers()).length > 0) {
@@ -171,6 +169,8 @@ test('a tenant acquires, extends and terminates a real instance through Xahau tr
     await sleep(200);
   }
   assert.equal(replies().length, 2, 'terminate has no reply in the protocol');
+  // The slot goes back on offer: the tenant's token burned, a new one minted and offered.
+  await closeUntil('the slot offered again', () => offered().length === 2 && !ledger.tokens.has(token), 30_000);
 });
 
 test('a node with ledger-xahau: `plexus xahau status` and `plexus status` show the account, the server and the ledger', { timeout: 90_000 }, async (t) => {

@@ -3,4 +3,4 @@
  * package (`@plexus/plugin-ledger-xahau/testing`, so the plugin's own tests use it too); this is
  * where the end-to-end tests take it from.
  */
-export { StandinLedger, StandinServer, type Entry } from '@plexus/plugin-ledger-xahau/testing';
+export { StandinLedger, StandinServer, type Entry, type Token } from '@plexus/plugin-ledger-xahau/testing';

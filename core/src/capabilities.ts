@@ -166,6 +166,12 @@ export interface LedgerCapability {
   readonly source: string;
   /** Registers the host's handler. Requests before that are refused with ERR_UNAVAILABLE. */
   serve(handler: (request: LeaseRequest) => Promise<LeaseResult>): void;
+  /**
+   * The host's capacity and whether it takes leases now (false while draining), told at start and
+   * on every change. A source that puts lease slots on offer (xahau) keeps that many offered and
+   * takes them off while the host is not available; a source without slots ignores it.
+   */
+  capacity?(c: { instances: number; available: boolean }): void;
 }
 
 /**

@@ -68,6 +68,7 @@ export class HostingService implements PluginInstance {
     };
     this.host = host;
     this.ctx.capability('ledger').serve((r) => host.handle(r));
+    this.ctx.capability('ledger').capacity?.({ instances: this.ctx.config.capacity.instances, available: true });
     this.scheduleReport(0);
     this.reportTimer = setInterval(() => this.scheduleReport(0), this.ctx.config.reportEveryMs);
     this.reportTimer.unref();
@@ -134,6 +135,7 @@ export class HostingService implements PluginInstance {
         const { deadlineSeconds } = z.strictObject({ deadlineSeconds: z.number().int().min(0).max(30 * 86_400).default(DEFAULT_DRAIN_SECONDS) }).parse(params ?? {});
         const h = this.running();
         h.draining = true;
+        this.ctx.capability('ledger').capacity?.({ instances: this.ctx.config.capacity.instances, available: false });
         this.scheduleReport(0);
         this.ctx.log.info({ instances: h.size, deadlineSeconds }, 'draining: no new leases; waiting for the instances to end');
         const started = Date.now();

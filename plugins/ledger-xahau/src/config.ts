@@ -57,8 +57,11 @@ export const LedgerXahauConfigSchema = z.strictObject({
   /** Lease slots the plugin mints and keeps offered (one URIToken per free slot). Without it, slots are managed outside plexus. */
   slots: z
     .strictObject({
-      /** Lease slots of this host (at most the hosting plugin's capacity.instances). */
-      count: z.number().int().min(0).max(1000),
+      /**
+       * Lease slots of this host. Default: the hosting plugin's `capacity.instances` (which also caps
+       * it); none are on offer while the host drains.
+       */
+      count: z.number().int().min(0).max(1000).optional(),
       /** EVR per moment: the offer price and the amount in the lease URI. */
       leaseAmount: z.string().regex(DECIMAL, 'a decimal amount of EVR'),
       /** Hex SHA-256 of the host's terms of service (half of it goes into the lease URI). */

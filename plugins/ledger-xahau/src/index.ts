@@ -38,7 +38,7 @@ export class LedgerXahau implements PluginInstance {
   }
 
   capabilities(): Partial<CapabilityMap> {
-    return { ledger: { source: 'xahau', serve: (handler) => this.source.serve(handler) } };
+    return { ledger: { source: 'xahau', serve: (handler) => this.source.serve(handler), capacity: (c) => this.source.capacity(c) } };
   }
 
   status(): Promise<Record<string, unknown>> {

@@ -47,6 +47,8 @@ export class XahauLeaseSource {
   /** Requests whose reply is queued or in flight in this process (not sent again on reconnect). */
   private readonly replying = new Set<string>();
   private keeper: SlotKeeper | undefined;
+  /** Told by the hosting plugin, possibly before a restart of this service made a new keeper. */
+  private hostCapacity: { instances: number; available: boolean } | undefined;
   private slotTimer: NodeJS.Timeout | undefined;
   private moments: MomentInfo | undefined;
   /** Heartbeat drift (ms past the planned time) of this process's heartbeats. */
@@ -59,6 +61,13 @@ export class XahauLeaseSource {
   serve(handler: Handler): void {
     this.handler = handler;
     this.handlerReady();
+  }
+
+  /** The hosting plugin's capacity (`ledger.capacity`): how many lease slots to keep on offer. */
+  capacity(c: { instances: number; available: boolean }): void {
+    this.hostCapacity = { ...c };
+    this.keeper?.setCapacity(c);
+    if (this.running && this.replayed) void this.keeper?.poke();
   }
 
   get attached(): boolean {
@@ -88,6 +97,7 @@ export class XahauLeaseSource {
       },
       running: () => this.running,
     });
+    if (this.hostCapacity !== undefined) this.keeper.setCapacity(this.hostCapacity);
     this.client.on('connected', (url: string) => {
       this.replayed = false;
       this.enqueue(() => this.onConnected(url));

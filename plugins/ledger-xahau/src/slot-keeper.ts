@@ -30,7 +30,8 @@ export interface KeeperDeps {
 }
 
 export interface SlotStatus {
-  count: number;
+  /** Slots kept (offered or leased); null until the hosting plugin has told its capacity. */
+  count: number | null;
   offered: number;
   unoffered: number;
   leased: number;
@@ -47,6 +48,8 @@ export class SlotKeeper {
   private lastPass: string | null = null;
   private lastActions: string[] = [];
   private lastCounts = { offered: 0, unoffered: 0 };
+  /** What the hosting plugin said of its capacity (`ledger.capacity`); undefined until it does. */
+  private host: { instances: number; available: boolean } | undefined;
   /** Mint lease tokens already on offer (one transaction) until a server refuses that form. */
   private mintWithOffer = true;
   registered: boolean;
@@ -56,6 +59,23 @@ export class SlotKeeper {
 
   constructor(private readonly d: KeeperDeps) {
     this.registered = d.config.registration === undefined;
+  }
+
+  /** The hosting side's capacity (start, drain); the service runs the next pass once caught up. */
+  setCapacity(c: { instances: number; available: boolean }): void {
+    this.host = { ...c };
+  }
+
+  /**
+   * Slots to keep (offered or leased): `slots.count`, capped by the host's instances, else those
+   * instances; 0 while the host drains; undefined while neither is known (nothing is minted).
+   */
+  private slotCount(): number | undefined {
+    const configured = this.d.config.slots?.count;
+    const h = this.host;
+    if (h === undefined) return configured;
+    if (!h.available) return 0;
+    return configured === undefined ? h.instances : Math.min(configured, h.instances);
   }
 
   /** Runs a pass now, or right after the one in progress. */
@@ -138,7 +158,9 @@ export class SlotKeeper {
     const owned = await this.tokensOf(c.hostAccount, snapshot);
     const leases = await state.leases();
     const leased = new Map([...leases].filter(([, l]) => l.leaseIndex !== undefined).map(([id, l]) => [id.toUpperCase(), l.leaseIndex!]));
-    const actions = planSlots(slots.count, c.hostAccount, owned, leased, await state.toBurn());
+    const count = this.slotCount();
+    if (count === undefined) return; // the hosting plugin has not told its capacity yet
+    const actions = planSlots(count, c.hostAccount, owned, leased, await state.toBurn());
     this.lastPass = new Date().toISOString();
     this.lastActions = actions.map(describe);
     const mine = owned.map((e) => leaseSlotOf(e, c.hostAccount)).filter((s) => s !== undefined);
@@ -195,7 +217,9 @@ export class SlotKeeper {
     if (c.slots === undefined) return true;
     const leases = await this.d.state.leases();
     const leased = new Map([...leases].filter(([, l]) => l.leaseIndex !== undefined && (l.expiresAt === undefined || l.expiresAt > Date.now())).map(([id, l]) => [id.toUpperCase(), l.leaseIndex!]));
-    return planSlots(c.slots.count, c.hostAccount, owned, leased, []).every((a) => a.kind === 'burn');
+    const count = this.slotCount();
+    if (count === undefined) return false;
+    return planSlots(count, c.hostAccount, owned, leased, []).every((a) => a.kind === 'burn');
   }
 
   /** Registration (HostClient.register), resumable: payment → the registry's offer → buy. */
@@ -242,7 +266,7 @@ export class SlotKeeper {
     const slots: SlotStatus | null =
       c.slots === undefined
         ? null
-        : { count: c.slots.count, ...this.lastCounts, leased: [...leases.values()].filter((l) => l.leaseIndex !== undefined).length, burning: (await this.d.state.toBurn()).length, lastPass: this.lastPass, lastActions: this.lastActions };
+        : { count: this.slotCount() ?? null, ...this.lastCounts, leased: [...leases.values()].filter((l) => l.leaseIndex !== undefined).length, burning: (await this.d.state.toBurn()).length, lastPass: this.lastPass, lastActions: this.lastActions };
     return { slots, registration: c.registration === undefined ? null : { ...(await this.d.state.registration()), registered: this.registered } };
   }
 }

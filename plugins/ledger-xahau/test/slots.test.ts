@@ -52,7 +52,7 @@ interface World {
   requests: LeaseRequest[];
   /** Closes ledgers until `cond` holds. */
   until(cond: () => boolean | Promise<boolean>, what: string, ms?: number): Promise<void>;
-  start(overrides?: Record<string, unknown>): Promise<{ stop(): Promise<void>; status(): Promise<Record<string, unknown>> }>;
+  start(overrides?: Record<string, unknown>): Promise<{ stop(): Promise<void>; status(): Promise<Record<string, unknown>>; capacity(c: { instances: number; available: boolean }): void }>;
   /** The host's lease slot tokens (validated ledger). */
   slots(): Token[];
   acquire(token: Token): string;
@@ -105,8 +105,9 @@ async function world(t: TestContext, base: Record<string, unknown>, handler?: (r
       const store = { redis: redis.client(), role: 'master', address: { host: '127.0.0.1', port: redis.port } } as unknown as StoreCapability;
       const config = { servers: [server.url], hostAccount: host.address, secretFile: 'host.secret', heartbeatAccount: HEARTBEAT, evrIssuer: ISSUER, heartbeat: false, requestTimeoutMs: 2000, reconnectDelayMs: 50, ...base, ...overrides };
       const { instance } = await startPlugin(plugin, config, { configDir, capabilities: { store }, after: (fn) => void t.after(fn) });
-      instance.capabilities!().ledger!.serve(fake);
-      return { stop: () => instance.stop(), status: () => instance.status!() };
+      const ledgerCap = instance.capabilities!().ledger!;
+      ledgerCap.serve(fake);
+      return { stop: () => instance.stop(), status: () => instance.status!(), capacity: (c) => ledgerCap.capacity!(c) };
     },
     slots: () => [...ledger.tokensAt('validated').values()].filter((x) => x.Owner === host.address && x.Issuer === host.address),
     acquire(token) {
@@ -188,6 +189,27 @@ test('slots: one burnable evrlease token per slot, minted and offered at the lea
   await w.start({ slots: { count: 1, leaseAmount: '2.5', tosHash: TOS, checkEveryMs: 200 } });
   await w.until(() => offered(w).length === 1, 'the slot beyond the count burned');
   assert.deepEqual(offered(w).map(indexOf), [0]);
+});
+
+test("slots: without a count the hosting plugin's capacity decides; a draining host takes its offers back, leased slots stay", async (t) => {
+  const w = await world(t, { slots: { leaseAmount: '2', tosHash: TOS, checkEveryMs: 200 } });
+  const node = await w.start();
+  for (let i = 0; i < 10; i++) {
+    w.ledger.close();
+    await sleep(30);
+  }
+  assert.equal(w.slots().length, 0, 'nothing minted before the host tells its capacity');
+  assert.equal(((await node.status()).slots as Record<string, unknown>).count, null);
+  node.capacity({ instances: 3, available: true });
+  await w.until(() => offered(w).length === 3, 'three offered slots');
+  const [a] = offered(w).sort((x, y) => indexOf(x) - indexOf(y));
+  w.acquire(a!);
+  await w.until(() => w.replies().length === 1 && offered(w).length === 2, 'slot 0 leased');
+  // Drain: the offers are burned, the tenant's token is not the host's to burn.
+  node.capacity({ instances: 3, available: false });
+  await w.until(() => offered(w).length === 0, 'no slot on offer while draining');
+  assert.equal(w.ledger.tokens.get(a!.index)?.Owner, w.tenant.address);
+  assert.equal(((await node.status()).slots as Record<string, unknown>).count, 0);
 });
 
 test('slots: a server whose URITokenMint takes no Amount gets mint + URITokenCreateSellOffer (evernode-js-client\'s two steps)', async (t) => {

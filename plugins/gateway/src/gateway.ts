@@ -14,6 +14,7 @@ import {
   fqdnOf,
   parseField,
   removeRecords,
+  silentLogger,
 } from '@plexus/core';
 import { addRecords } from './cname.js';
 import type { GatewayConfig } from './config.js';
@@ -167,6 +168,24 @@ export class Gateway {
     return { fqdn, ip_address: ips[0]!, ips: [...ips] };
   }
 
+  /**
+   * The owner of `fqdn` when `signer` is its key (ERR_FORBIDDEN / ERR_NOT_FOUND otherwise): the
+   * check of every write, for a plugin acting on a request that `signer` signed (acme).
+   */
+  async authorizeSigner(signer: string, fqdn: string): Promise<PhonebookEntry> {
+    const { candidates } = resolveFqdn(fqdn, this.config.zones);
+    return this.authorize(delegatedCall(signer), candidates, fqdn);
+  }
+
+  /** `domain_register_txt` / `domain_delete` of one TXT value, on behalf of `signer` (see `authorizeSigner`). */
+  async txtFor(signer: string, fqdn: string, op: 'add' | 'remove', text: string): Promise<void> {
+    const call = delegatedCall(signer);
+    const { zone } = resolveFqdn(fqdn, this.config.zones);
+    const relative = fqdn.slice(0, -(zone.length + 1));
+    if (op === 'add') await this.register(call, relative, zone, 'txt', [text]);
+    else await this.remove(call, relative, zone, 'txt', text);
+  }
+
   /** `list`: what the gateway stored for `name`, read back from the keys themselves. */
   async list(name: string): Promise<{ name: string; entries: ListedEntry[] }> {
     if ((await this.phonebook.byName(name)) === undefined) throw new PlexusError('ERR_NOT_FOUND', `no phonebook name '${name}'`);
@@ -203,6 +222,11 @@ export class Gateway {
     requireNameSignature(owner, name, signature);
     return { fqdn, owner };
   }
+}
+
+/** The call a delegated write is checked as: only `signer` is read by the ownership rule. */
+function delegatedCall(signer: string): RpcCall {
+  return { peer: '', signer, method: 'delegated', log: silentLogger() };
 }
 
 /** Runs a dns-records step, turning an unreadable stored field into a coded error. */

@@ -50,7 +50,9 @@ export class GatewayService implements PluginInstance {
 
   capabilities(): Partial<CapabilityMap> {
     const { zones, threebotDomain, publicIps } = this.ctx.config;
-    return this.gateway === undefined ? {} : { gateway: { zones, threebotDomain, publicIps } };
+    const g = this.gateway;
+    if (g === undefined) return {};
+    return { gateway: { zones, threebotDomain, publicIps, authorizeSigner: (signer, fqdn) => g.authorizeSigner(signer, fqdn), txtFor: (signer, fqdn, op, text) => g.txtFor(signer, fqdn, op, text) } };
   }
 
   async status(): Promise<Record<string, unknown>> {

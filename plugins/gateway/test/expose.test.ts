@@ -135,7 +135,17 @@ test('the plugin: serves the methods from its store and phonebook capabilities, 
   await instance.start();
   await instance.start();
   assert.deepEqual([...ctx.served.keys()], [GATEWAY_PROTOCOL]);
-  assert.deepEqual(instance.capabilities?.().gateway, { zones: ['threebot.gateway.tf', 'gateway.tf'], threebotDomain: 'threebot.gateway.tf', publicIps: ['185.69.166.1', '2a02:1802:5e::1'] });
+  const { authorizeSigner, txtFor, ...cap } = instance.capabilities!().gateway!;
+  assert.deepEqual(cap, { zones: ['threebot.gateway.tf', 'gateway.tf'], threebotDomain: 'threebot.gateway.tf', publicIps: ['185.69.166.1', '2a02:1802:5e::1'] });
+
+  // Delegated writes (acme's cert_issue) follow the owner rule of the signed methods.
+  assert.equal((await authorizeSigner!(alice.pubkey, 'www.alice.threebot.gateway.tf')).name, 'alice');
+  assert.equal(await codeOf(authorizeSigner!(bob.pubkey, 'alice.threebot.gateway.tf')), 'ERR_FORBIDDEN');
+  await txtFor!(alice.pubkey, '_acme-challenge.alice.threebot.gateway.tf', 'add', 'v1');
+  assert.equal(await codeOf(txtFor!(bob.pubkey, '_acme-challenge.alice.threebot.gateway.tf', 'add', 'v2')), 'ERR_FORBIDDEN');
+  assert.equal(await redis.hget('threebot.gateway.tf.', '_acme-challenge.alice'), '{"txt":[{"text":"v1","ttl":300}]}');
+  await txtFor!(alice.pubkey, '_acme-challenge.alice.threebot.gateway.tf', 'remove', 'v1');
+  assert.equal(await redis.hexists('threebot.gateway.tf.', '_acme-challenge.alice'), 0);
 
   await ctx.call(GATEWAY_PROTOCOL, 'domain_tcpservice_ip_expose', { threebot_name: 'alice', privateip: '10.2.0.5', signature: nameSignature('alice', alice.key) }, { signer: alice.pubkey });
   await ctx.call(GATEWAY_PROTOCOL, 'domain_register_a', { name: 'bob', record_ip: '10.2.0.7' }, { signer: bob.pubkey });

@@ -6,6 +6,7 @@ import { parseHttpHost } from './http-host.js';
 import type { ConnectionGate } from './limits.js';
 import type { RouteMatch, RouteTable } from './routes.js';
 import { parseClientHello } from './sni.js';
+import { acmeChallengeToken, challengeResponse } from './acme-challenge.js';
 
 /**
  * One client connection on a public port, from accept to close: peek (ClientHello or HTTP head,
@@ -21,6 +22,11 @@ export interface PortContext {
   readonly table: RouteTable;
   /** Streams to tunnel clients, by secret (undefined: no session can take one now). */
   readonly tunnels: { open(secret: string): YamuxStream | undefined } | undefined;
+  /**
+   * HTTP port only: the key authorization of a pending ACME HTTP-01 challenge for (host, token),
+   * undefined when none is pending (see acme-challenge.ts).
+   */
+  readonly acmeChallenge?: ((host: string, token: string) => Promise<string | undefined>) | undefined;
   /** Called once the route is chosen, so a route change can find the connection. */
   routed(conn: RouterConnection, name: string | undefined, match: RouteMatch): void;
   /** Called once, when both sockets are closed. */
@@ -128,6 +134,34 @@ export class RouterConnection {
     client.off('end', this.onPeekEnd);
     // Nothing more is read until the backend takes it: what we buffer stays what we peeked.
     client.pause();
+    const lookup = port.kind === 'http' ? port.acmeChallenge : undefined;
+    const token = lookup !== undefined && name !== undefined ? acmeChallengeToken(this.peeked) : undefined;
+    if (lookup !== undefined && name !== undefined && token !== undefined) {
+      // The store answers in a millisecond; a store that hangs must not hold the client forever.
+      this.timer = setTimeout(() => this.destroy(), port.limits.connectTimeoutMs);
+      lookup(name, token).then(
+        (keyAuthorization) => this.answerChallenge(name, keyAuthorization),
+        () => this.answerChallenge(name, undefined),
+      );
+      return;
+    }
+    this.routeByTable(name);
+  }
+
+  /** Answers a pending HTTP-01 challenge itself; anything else goes on to the route. */
+  private answerChallenge(name: string, keyAuthorization: string | undefined): void {
+    clearTimeout(this.timer);
+    if (this.client.destroyed) return;
+    if (keyAuthorization === undefined) return this.routeByTable(name);
+    this.peeked = Buffer.alloc(0);
+    this.client.on('data', () => undefined);
+    this.client.resume();
+    this.client.end(challengeResponse(keyAuthorization));
+    this.timer = setTimeout(() => this.client.destroy(), LINGER_MS);
+  }
+
+  private routeByTable(name: string | undefined): void {
+    const { port } = this;
     const match = port.table.lookup(name);
     if (match === undefined) {
       port.gate.counters.unknown++;

@@ -1,4 +1,4 @@
-import { TCPROUTER_KEY_PATTERN, definePlugin, fqdnOfTcprouterKey, formatHostPort, parseHostPort, type CapabilityMap, type HostPort, type PluginContext, type PluginInstance, type StoreWatcher } from '@plexus/core';
+import { TCPROUTER_KEY_PATTERN, acmeHttp01Key, definePlugin, fqdnOfTcprouterKey, formatHostPort, parseHostPort, type CapabilityMap, type HostPort, type PluginContext, type PluginInstance, type StoreWatcher } from '@plexus/core';
 import { TcprouterConfigSchema, type TcprouterConfig } from './config.js';
 import { PortServer } from './port-server.js';
 import { RouteTable, type Route, type RouteSource } from './routes.js';
@@ -12,6 +12,7 @@ export { parseHttpHost, hostOf, type HttpHostResult } from './http-host.js';
 export { RouteTable, routeOfValue, secretDigest, MAX_MALFORMED_TRACKED, type Route, type RouteMatch, type RouteSource } from './routes.js';
 export { hostKey, LIMIT_LOG_MS, type PortCounters, type LimitCounters } from './limits.js';
 export { httpResponse } from './connection.js';
+export { acmeChallengeToken, challengeResponse } from './acme-challenge.js';
 
 /** Where a name is routed now, as other plugins see it. */
 export interface RouterRoute {
@@ -68,7 +69,9 @@ export class TcprouterService implements PluginInstance {
     try {
       const table = new RouteTable(cfg.routes, cfg.catchAll, log);
       const clients = new TunnelServer(cfg.tunnel, table, log);
-      const http = new PortServer('http', cfg.limits, table, log, clients);
+      // HTTP-01 key authorizations are read from the store on demand: challenges are rare and short-lived.
+      const acmeChallenge = async (host: string, token: string): Promise<string | undefined> => (await store.redis.get(acmeHttp01Key(host, token))) ?? undefined;
+      const http = new PortServer('http', cfg.limits, table, log, clients, acmeChallenge);
       const tls = new PortServer('tls', cfg.limits, table, log, clients);
       this.starting = { table, http, tls, clients };
       // Routes first: a connection accepted before the first load would be refused for nothing.

@@ -50,6 +50,7 @@ export class PortServer implements PortContext {
     readonly table: RouteTable,
     private readonly log: Logger,
     readonly tunnels: PortContext['tunnels'] = undefined,
+    readonly acmeChallenge: PortContext['acmeChallenge'] = undefined,
   ) {
     this.gate = new ConnectionGate(limits, kind, log);
   }

@@ -8,16 +8,20 @@ import { parseArgs, positiveNumber, usageError } from './lib/args.js';
  * here so that `npm run bench` is the complete, comparable run. Exits non-zero only when a
  * benchmark could not run (setup broke), never because of a number.
  */
-const BENCHMARKS: { name: string; file: string; args: string[] }[] = [
+const BENCHMARKS: { name: string; file: string; args: string[]; /** false: it has no --seconds (counts instead). */ seconds?: false }[] = [
   { name: 'registrations', file: 'registrations.js', args: ['--fsync-compare', '--open-rate', '500,1000,1500', '--wait-quiet', '120'] },
   { name: 'dns', file: 'dns.js', args: [] },
   { name: 'tcprouter', file: 'tcprouter.js', args: [] },
   { name: 'tunnel', file: 'tunnel.js', args: [] },
   { name: 'hosting', file: 'hosting.js', args: [] },
+  { name: 'xahau', file: 'xahau.js', args: [], seconds: false },
+  { name: 'wireguard', file: 'wireguard.js', args: [] },
+  { name: 'acme', file: 'acme.js', args: ['--count', '10'], seconds: false },
+  { name: 'api', file: 'api.js', args: [] },
 ];
 
 const USAGE = `usage: node bench/dist/run-all.js [--seconds N] [--json] [--only NAME]
-  --seconds N   measured seconds per level, passed to every benchmark
+  --seconds N   measured seconds per level, passed to every benchmark that measures by time
   --json        one JSON document on stdout ({date, benchmarks: {name: result}}); tables on stderr
   --only NAME   run just this benchmark (${BENCHMARKS.map((b) => b.name).join(', ')})
 `;
@@ -47,14 +51,14 @@ async function main(): Promise<void> {
     return;
   }
   const json = v.json === true;
-  const common = [...(v.seconds === undefined ? [] : ['--seconds', String(positiveNumber('seconds', v.seconds, 8))]), ...(json ? ['--json'] : [])];
+  const seconds = v.seconds === undefined ? [] : ['--seconds', String(positiveNumber('seconds', v.seconds, 8))];
   const selected = BENCHMARKS.filter((b) => v.only === undefined || b.name === v.only);
   if (selected.length === 0) usageError(`--only: no benchmark named '${v.only}'\n${USAGE}`);
   const results: Record<string, unknown> = {};
   let failed = 0;
   for (const b of selected) {
     process.stderr.write(`\n=== ${b.name} ===\n`);
-    const { code, stdout } = await run(b.file, [...b.args, ...common], json);
+    const { code, stdout } = await run(b.file, [...b.args, ...(b.seconds === false ? [] : seconds), ...(json ? ['--json'] : [])], json);
     if (code !== 0) {
       failed++;
       process.stderr.write(`=== ${b.name}: could not run (exit ${code}) ===\n`);

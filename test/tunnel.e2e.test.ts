@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
-import { request } from 'node:http';
+import { adminGet } from '@plexus/core';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { NodeProcess, ROOT, killAllNodes, removeDir, runCli, tempDir, writeConfig } from './lib/harness.js';
@@ -308,23 +308,7 @@ async function until(what: string, cond: () => Promise<boolean>, timeoutMs: numb
 
 /** GET /status over a node's admin socket. */
 function adminStatus(socketPath: string): Promise<any> {
-  return new Promise((resolve, reject) => {
-    const req = request({ socketPath, path: '/status', method: 'GET', timeout: 2000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => {
-        try {
-          resolve(JSON.parse(body));
-        } catch (err) {
-          reject(err as Error);
-        }
-      });
-    });
-    req.on('timeout', () => req.destroy(new Error(`no answer from ${socketPath}`)));
-    req.on('error', reject);
-    req.end();
-  });
+  return adminGet(socketPath, '/status', 2000);
 }
 
 /** A test CA and a leaf for FQDN signed by it (ECDSA P-256, one day), with openssl. */

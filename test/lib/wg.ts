@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { request } from 'node:http';
+import { adminGet } from '@plexus/core';
 import { promisify } from 'node:util';
 
 const exec = promisify(execFile);
@@ -42,23 +42,7 @@ export async function until(what: string, cond: () => Promise<boolean>, timeoutM
 
 /** GET /status over a node's admin socket: what `plexus status --json` prints. */
 export function adminStatus(socketPath: string): Promise<any> {
-  return new Promise((resolve, reject) => {
-    const req = request({ socketPath, path: '/status', method: 'GET', timeout: 5000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => {
-        try {
-          resolve(JSON.parse(body));
-        } catch (err) {
-          reject(err as Error);
-        }
-      });
-    });
-    req.on('timeout', () => req.destroy(new Error(`no answer from ${socketPath}`)));
-    req.on('error', reject);
-    req.end();
-  });
+  return adminGet(socketPath, '/status', 5000);
 }
 
 /** `busybox ping -i 0.1 -c count` from a namespace: how many of `count` echo requests went unanswered. */

@@ -49,6 +49,18 @@ export interface StoreCapability {
   readonly replicaOfNetwork?: string | undefined;
   /** Replica stores with `replicaOf.network`: replicate the master at `host` (an IP on that network). */
   replicateFrom?(host: string): Promise<void>;
+  /**
+   * Stores in a sentinel group (high availability): resolves when this store is the master now;
+   * throws ERR_NOT_MASTER (data.master: the master explorer's multiaddr when known) on a standby.
+   * Write paths call it before changing anything (see `masterOnly`).
+   */
+  writable?(): Promise<void>;
+  /**
+   * Stores in a sentinel group: resolves once every write this node made so far on the shared
+   * connection reached the configured number of replicas (`WAIT`); ERR_NOT_REPLICATED when they
+   * did not confirm in time. Write paths call it before acknowledging a change.
+   */
+  acknowledge?(): Promise<void>;
 }
 
 export interface StoreStatus {

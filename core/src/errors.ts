@@ -34,6 +34,9 @@ export const CORE_ERRORS = {
   // generic outcomes any plugin may answer with
   ERR_NOT_FOUND: 'No such record.',
   ERR_FORBIDDEN: 'The signing key may not change this; the message names the owner.',
+  // high availability (store with sentinels)
+  ERR_NOT_MASTER: "This explorer's store is a standby: send the change to the master named in data.master (clients given several --explorer follow it on their own).",
+  ERR_NOT_REPLICATED: 'The change reached the master but not enough standbys in time (store.sentinel.ackReplicas); it may be lost at a failover: retry, the same request is safe to repeat.',
   ERR_DECRYPT: 'A sealed message does not open with this key: it was sealed to another key (check --key) or altered on the way.',
 } as const;
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { PlexusError, exitCodeFor } from '../errors.js';
 import { ConfigError } from '../config/issues.js';
 import { loadIdentity, loadOrCreateIdentity, type Identity } from '../identity.js';
-import { RpcClient } from '../rpc/client.js';
+import { FailoverClient, type RpcCaller } from '../rpc/failover.js';
 
 /**
  * Helpers every `plexus <plugin> <verb>` command uses, so that all commands behave alike:
@@ -81,7 +81,7 @@ export function intFlag(name: string, value: string | undefined, fallback: numbe
  */
 export function clientFlags(cmd: Command, keyHelp: string | false = `your key file (default: ${KEY_DEFAULT_HELP})`): Command {
   const c = cmd
-    .option('--explorer <multiaddr>', 'explorer to talk to (default: $PLEXUS_EXPLORER)')
+    .option('--explorer <multiaddr>', 'explorer to talk to; repeat for a group (tried in order, following the master) (default: $PLEXUS_EXPLORER, comma-separated)', collect)
     .option('--json', 'machine-readable output')
     .option('--timeout <ms>', 'per-call deadline in ms', '10000');
   return keyHelp === false ? c : c.option('--key <file>', keyHelp);
@@ -90,25 +90,46 @@ export function clientFlags(cmd: Command, keyHelp: string | false = `your key fi
 /** How `--key` help texts name the default key. */
 export const KEY_DEFAULT_HELP = '$PLEXUS_KEY or ~/.config/plexus/client.key';
 
+/** Commander's way to make a flag repeatable: each value is appended. */
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
 /** Flags every client command shares (`--explorer`, `--timeout`, `--json`, `--key`). */
 export interface ClientFlags {
-  explorer?: string;
+  /** One multiaddr, or several (the flag repeated). */
+  explorer?: string | string[];
   key?: string;
   json?: boolean;
   timeout?: string;
 }
 
-/** The explorer multiaddr from `--explorer` or `$PLEXUS_EXPLORER`; ERR_USAGE when neither is set. */
-export function explorerOf(opts: ClientFlags): string {
-  const explorer = opts.explorer ?? process.env.PLEXUS_EXPLORER;
-  if (explorer === undefined || explorer === '') throw usage('--explorer MULTIADDR is required (or set PLEXUS_EXPLORER)');
-  return explorer;
+/**
+ * The explorer multiaddrs, in order: every `--explorer`, else `$PLEXUS_EXPLORER` (comma-separated);
+ * ERR_USAGE when neither is set.
+ */
+export function explorersOf(opts: ClientFlags): string[] {
+  const given = opts.explorer === undefined ? [] : Array.isArray(opts.explorer) ? opts.explorer : [opts.explorer];
+  const list = (given.length > 0 ? given : (process.env.PLEXUS_EXPLORER ?? '').split(',')).map((e) => e.trim()).filter((e) => e !== '');
+  if (list.length === 0) throw usage('--explorer MULTIADDR is required (or set PLEXUS_EXPLORER)');
+  return list;
 }
 
-/** Connects to the explorer (signing with `identity` when given), runs `fn`, always closes. */
-export async function withExplorer<T>(opts: ClientFlags, identity: Identity | undefined, fn: (c: RpcClient) => Promise<T>): Promise<T> {
+/** The first explorer multiaddr (see `explorersOf`). */
+export function explorerOf(opts: ClientFlags): string {
+  return explorersOf(opts)[0] as string;
+}
+
+/**
+ * Runs `fn` with a client of the explorers (signing with `identity` when given), always closes.
+ * With several explorers a call fails over: see `FailoverClient`.
+ */
+export async function withExplorer<T>(opts: ClientFlags, identity: Identity | undefined, fn: (c: RpcCaller) => Promise<T>): Promise<T> {
   const timeoutMs = intFlag('timeout', opts.timeout, 10_000);
-  const client = await RpcClient.connect(explorerOf(opts), identity === undefined ? { timeoutMs } : { key: identity.keyPair, timeoutMs });
+  const targets = explorersOf(opts);
+  // One explorer: its answer is final (no retry), as before groups existed.
+  const failoverMs = targets.length === 1 ? 0 : undefined;
+  const client = new FailoverClient(targets, { timeoutMs, ...(identity === undefined ? {} : { key: identity.keyPair }), ...(failoverMs === undefined ? {} : { failoverMs }) });
   try {
     return await fn(client);
   } finally {

@@ -16,6 +16,13 @@ export interface RedisConfInput {
    * replica settings are written but no `replicaof` line.
    */
   replicaOf?: { host?: string | undefined; port: number; password?: string | undefined } | undefined;
+  /**
+   * Set for an explorer of a sentinel group: the address it is reached on, the group's password
+   * (the `masterauth` a demoted master needs to follow the new one) and the write-safety minimum.
+   */
+  group?: { announceIp: string; password: string; minReplicas: number; maxLagSeconds: number } | undefined;
+  /** `replica-priority`: 0 for a replica sentinels must never promote (a DNS node's copy). */
+  replicaPriority?: number | undefined;
 }
 
 /** Files of a managed redis inside its directory. */
@@ -117,12 +124,92 @@ export function renderRedisConf(input: RedisConfInput): string {
       // copy's memory for the duration, small for a registry.
       'repl-diskless-load swapdb',
     );
-    if (master.password !== undefined) lines.push(`masterauth ${quoteConfValue(master.password)}`);
+    if (master.password !== undefined && input.group === undefined) lines.push(`masterauth ${quoteConfValue(master.password)}`);
   }
+  if (input.group !== undefined) {
+    const g = input.group;
+    lines.push(
+      // Sentinels and the new master reach this store at the address the others use, not at the
+      // address a link happened to come from.
+      `replica-announce-ip ${g.announceIp}`,
+      `masterauth ${quoteConfValue(g.password)}`,
+    );
+    if (g.minReplicas > 0) {
+      // No split brain: a master cut off from every standby refuses writes after maxLag seconds,
+      // and WAIT refuses to acknowledge anything meanwhile, so no change is acknowledged on it.
+      lines.push(`min-replicas-to-write ${g.minReplicas}`, `min-replicas-max-lag ${g.maxLagSeconds}`);
+    }
+  }
+  if (input.replicaPriority !== undefined) lines.push(`replica-priority ${input.replicaPriority}`);
   if (input.password !== undefined) lines.push(`requirepass ${quoteConfValue(input.password)}`);
   if (input.maxmemory !== undefined) {
     // Registry data must never be evicted silently: at the cap, writes fail and reads keep working.
     lines.push(`maxmemory ${input.maxmemory}`, 'maxmemory-policy noeviction');
   }
   return lines.join('\n') + '\n';
+}
+
+/** Everything a managed sentinel's first sentinel.conf depends on. */
+export interface SentinelConfInput {
+  bind: string;
+  port: number;
+  /** Directory of the sentinel: its conf (which it rewrites), log and pidfile. */
+  dir: string;
+  announceIp: string;
+  masterName: string;
+  master: { host: string; port: number };
+  quorum: number;
+  password: string;
+  downAfterMs: number;
+  failoverTimeoutMs: number;
+}
+
+/**
+ * Text of a managed sentinel's first config. Written only when absent: the sentinel rewrites its
+ * file with what it learns (current master, epoch, other sentinels, replicas), and that knowledge
+ * must survive a restart. Timings and quorum are applied again at every start (SENTINEL SET).
+ */
+export function renderSentinelConf(input: SentinelConfInput): string {
+  const paths = redisPaths(input.dir);
+  return [
+    '# Written once by the plexus store plugin; the sentinel rewrites it with its current view.',
+    `bind ${listenAddress(input.bind)}`,
+    `port ${input.port}`,
+    // Guarded by requirepass below instead: the other sentinels and the DNS nodes connect from afar.
+    'protected-mode no',
+    'daemonize no',
+    `dir ${quoteConfValue(input.dir)}`,
+    `pidfile ${quoteConfValue(paths.pidfile)}`,
+    `logfile ${quoteConfValue(paths.logfile)}`,
+    'sentinel resolve-hostnames no',
+    `sentinel announce-ip ${input.announceIp}`,
+    `sentinel announce-port ${input.port}`,
+    `sentinel monitor ${input.masterName} ${input.master.host} ${input.master.port} ${input.quorum}`,
+    ...sentinelSecrets(input.masterName, input.password),
+    `sentinel down-after-milliseconds ${input.masterName} ${input.downAfterMs}`,
+    `sentinel failover-timeout ${input.masterName} ${input.failoverTimeoutMs}`,
+    'sentinel parallel-syncs ' + input.masterName + ' 1',
+  ].join('\n') + '\n';
+}
+
+/** The password lines of a sentinel's config (its own, towards the other sentinels, towards the stores). */
+function sentinelSecrets(masterName: string, password: string): string[] {
+  return [
+    `requirepass ${quoteConfValue(password)}`,
+    `sentinel sentinel-pass ${quoteConfValue(password)}`,
+    `sentinel auth-pass ${masterName} ${quoteConfValue(password)}`,
+  ];
+}
+
+const SECRET_LINE = /^(requirepass|sentinel sentinel-pass|sentinel auth-pass) /;
+
+/**
+ * A sentinel's own rewritten config with the password lines replaced by correctly quoted ones.
+ * Redis 7.0 writes `sentinel sentinel-pass` back unquoted when it rewrites the file, and then
+ * refuses its own file at the next start if the password has a space; and a changed password
+ * must reach a sentinel that keeps its file.
+ */
+export function refreshSentinelSecrets(text: string, masterName: string, password: string): string {
+  const kept = text.split('\n').filter((line) => line !== '' && !SECRET_LINE.test(line));
+  return [...kept, ...sentinelSecrets(masterName, password)].join('\n') + '\n';
 }

@@ -75,6 +75,8 @@ export interface RedisChildOptions {
   host: string;
   port: number;
   password?: string | undefined;
+  /** Arguments after the config file (`--sentinel` for a sentinel). */
+  extraArgs?: readonly string[];
   /** How long redis may take to answer at all, and to make progress while it loads. Default 10 s. */
   readyTimeoutMs?: number;
 }
@@ -129,7 +131,7 @@ export class RedisChild {
   static async start(options: RedisChildOptions): Promise<RedisChild> {
     const paths = redisPaths(options.dir);
     const logOffset = await stat(paths.logfile).then((s) => s.size, () => 0);
-    const proc = spawn(options.binary, [paths.conf], { cwd: options.dir, detached: false, stdio: ['ignore', 'ignore', 'pipe'] });
+    const proc = spawn(options.binary, [paths.conf, ...(options.extraArgs ?? [])], { cwd: options.dir, detached: false, stdio: ['ignore', 'ignore', 'pipe'] });
     const child = new RedisChild(proc, paths.logfile, logOffset);
     const timeout = options.readyTimeoutMs ?? 10_000;
     let deadline = Date.now() + timeout;

@@ -1,4 +1,5 @@
 import type { InfoAnswer } from './client.js';
+import type { SentinelView } from './sentinel.js';
 
 /**
  * What `status()` reports, for `plexus status` and for other plugins through the capability. A type
@@ -35,6 +36,8 @@ export type StoreStatusReport = {
   replicas?: ReplicaEntry[];
   /** Addresses redis listens on, when another plugin added some to `bind` (`listenOn`). */
   listening?: string[];
+  /** Stores of a sentinel group (explorers) and replicas following one (DNS nodes): the sentinels' view. */
+  sentinel?: SentinelView;
 };
 
 /** One replica as its master sees it (an `INFO replication` `slaveN:` line). */

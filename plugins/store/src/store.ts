@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
@@ -13,9 +13,10 @@ import {
   type StoreWatcher,
 } from '@plexus/core';
 import { closeClient, openClient, queryInfo, waitReady, type ClientTarget } from './client.js';
-import type { StoreConfig } from './config.js';
+import { splitHostPort, type SentinelConfig, type StoreConfig } from './config.js';
 import { stopLeftoverRedis } from './orphan.js';
-import { listenAddress, redisPaths, renderRedisConf, type RedisConfInput } from './redis-conf.js';
+import { listenAddress, redisPaths, refreshSentinelSecrets, renderRedisConf, renderSentinelConf, type RedisConfInput } from './redis-conf.js';
+import { addresses, askSentinel, currentMaster, SentinelFollower, sentinelView, type HostPort } from './sentinel.js';
 import { RedisChild, resolveBinary } from './redis-process.js';
 import { generatedPassword, readSecret, writePrivateFile } from './secrets.js';
 import { buildStatus, formatAddress, parseInfo, type StoreStatusReport } from './status.js';
@@ -30,6 +31,21 @@ const READY_TIMEOUT_MS = 10_000;
  * when the master is gone, and then the lag is simply unknown.
  */
 const MASTER_QUERY_MS = 500;
+
+/**
+ * Hash on the group's master: store address (`host:port`, as sentinels name it) -> the plexus
+ * multiaddr of the explorer running that store. Each explorer writes its own entry when it becomes
+ * master, so a standby can name the current master's multiaddr in ERR_NOT_MASTER.
+ */
+export const EXPLORERS_KEY = 'store:explorers';
+/**
+ * Counter the acknowledger bumps before each WAIT: WAIT only waits for the offset of its own
+ * connection's last write, so a write on that connection is what makes one WAIT cover every change
+ * completed before it, whichever connection made it.
+ */
+export const ACK_KEY = 'store:ack';
+/** How often an explorer of a sentinel group reads its own role (a promotion or a demotion). */
+const ROLE_POLL_MS = 250;
 
 /** How a replica reaches its master (`replicaOf` with the password read). */
 interface MasterTarget {
@@ -48,8 +64,24 @@ function dialHost(bind: string): string {
 
 /** The running store: the plugin instance, and behind the `store` capability the store itself. */
 export class Store implements PluginInstance, StoreCapability {
-  /** `replica` in replica mode: reads work, writes fail with READONLY. */
-  readonly role: 'master' | 'replica';
+  /** `replica` in replica mode (and on a standby explorer): reads work, writes fail with READONLY. */
+  private currentRole: 'master' | 'replica';
+  /** `sentinel`: this store is one explorer of a sentinel group. */
+  private readonly group: SentinelConfig | undefined;
+  /** The group's shared password (explorers) or the master's (a replica following the sentinels). */
+  private groupPassword: string | undefined;
+  /** Explorers with a managed sentinel: its supervisor. */
+  private sentinelSupervisor: RedisSupervisor | undefined;
+  /** Replicas with `replicaOf.sentinels`: follows the master they name. */
+  private follower: SentinelFollower | undefined;
+  private roleTimer: NodeJS.Timeout | undefined;
+  /** Whether this explorer's entry in EXPLORERS_KEY was written since it last became master. */
+  private published = false;
+  /** Sentinel groups: the connection WAIT blocks on, so that it never holds up the shared one. */
+  private acker: Redis | undefined;
+  /** The acknowledgement round in flight, and the one that callers arriving meanwhile share. */
+  private ackRound: Promise<number> | undefined;
+  private ackNext: Promise<number> | undefined;
   readonly address: { host: string; port: number };
   /** Whether this plugin runs the redis-server (modes managed and replica). */
   private readonly managed: boolean;
@@ -73,7 +105,8 @@ export class Store implements PluginInstance, StoreCapability {
     registerStoreMetrics(ctx.metrics, () => this.status());
     const c = ctx.config;
     this.managed = c.mode !== 'external';
-    this.role = c.mode === 'replica' ? 'replica' : 'master';
+    this.currentRole = c.mode === 'replica' ? 'replica' : 'master';
+    this.group = c.sentinel;
     this.replicaOfNetwork = c.mode === 'replica' ? c.replicaOf?.network : undefined;
     if (c.mode === 'external' && c.url !== undefined) {
       const url = new URL(c.url);
@@ -81,6 +114,11 @@ export class Store implements PluginInstance, StoreCapability {
     } else {
       this.address = { host: c.bind, port: c.port };
     }
+  }
+
+  /** `master` accepts writes. In a sentinel group it changes at a failover (read every 250 ms). */
+  get role(): 'master' | 'replica' {
+    return this.currentRole;
   }
 
   /** The shared command connection. Throws ERR_UNAVAILABLE before start and after stop. */
@@ -142,14 +180,64 @@ export class Store implements PluginInstance, StoreCapability {
         return store.redis;
       },
       duplicate: () => store.duplicate(),
-      role: store.role,
+      get role() {
+        return store.role;
+      },
       address: store.address,
       status: () => store.status(),
       watch: (options, onChange) => store.watch(options, onChange),
       listenOn: (addresses) => store.listenOn(addresses),
       replicaOfNetwork: store.replicaOfNetwork,
       replicateFrom: (host) => store.replicateFrom(host),
+      ...(store.group === undefined ? {} : { writable: () => store.writable(), acknowledge: () => store.acknowledge() }),
     };
+  }
+
+  /**
+   * Sentinel groups: resolves when this store is the master right now (asked, not remembered).
+   * @throws ERR_NOT_MASTER naming the master (its multiaddr when it published one, and its store address).
+   */
+  async writable(): Promise<void> {
+    let role: unknown[];
+    try {
+      role = (await this.redis.call('ROLE')) as unknown[];
+    } catch (cause) {
+      // Sentinel drops every client of a store it reconfigures; the connection is back in moments.
+      throw new PlexusError('ERR_UNAVAILABLE', `the store does not answer right now (${(cause as Error).message}); retry`, { cause });
+    }
+    if (role[0] === 'master') return;
+    const masterStore = role[0] === 'slave' ? formatAddress({ host: String(role[1]), port: Number(role[2]) }) : undefined;
+    const multiaddr = masterStore === undefined ? null : await this.redis.hget(EXPLORERS_KEY, masterStore).catch(() => null);
+    const data: Record<string, unknown> = {};
+    if (multiaddr !== null) data.master = multiaddr;
+    if (masterStore !== undefined) data.masterStore = masterStore;
+    throw new PlexusError('ERR_NOT_MASTER', `this explorer is a standby; changes go to the master${multiaddr !== null ? ` ${multiaddr}` : masterStore !== undefined ? ` (store ${masterStore})` : ' (being elected)'}`, { data });
+  }
+
+  /**
+   * Sentinel groups: waits until every write completed before the call reached `ackReplicas`
+   * replicas (Redis WAIT: received by them), at most `ackTimeoutMs`. Group commit: one round
+   * (INCR ACK_KEY, WAIT) on a connection of its own covers every caller that arrived before it was
+   * sent; callers arriving while a round is in flight share the next one.
+   * @throws ERR_NOT_REPLICATED when fewer confirmed in time.
+   */
+  async acknowledge(): Promise<void> {
+    const h = this.group;
+    if (h === undefined || h.ackReplicas === 0) return;
+    let reached: number;
+    try {
+      reached = await this.ackBatch();
+    } catch (cause) {
+      if (cause instanceof PlexusError) throw cause;
+      const message = (cause as Error).message;
+      const why = message.startsWith('NOREPLICAS') ? 'the master reaches too few standbys and refuses writes' : `the store did not confirm replication (${message})`;
+      throw new PlexusError('ERR_NOT_REPLICATED', `${why}; the change may be lost at a failover`, { cause, data: { reached: 0, required: h.ackReplicas } });
+    }
+    if (reached < h.ackReplicas) {
+      throw new PlexusError('ERR_NOT_REPLICATED', `the change reached ${reached} of the ${h.ackReplicas} replica(s) required within ${h.ackTimeoutMs} ms; it may be lost at a failover`, {
+        data: { reached, required: h.ackReplicas, timeoutMs: h.ackTimeoutMs },
+      });
+    }
   }
 
   /**
@@ -209,7 +297,10 @@ export class Store implements PluginInstance, StoreCapability {
     } catch (cause) {
       throw new PlexusError('ERR_UNAVAILABLE', `the store at ${formatAddress(this.address)} does not answer`, { cause });
     }
-    const m = this.master;
+    const followed = local.get('master_host');
+    const m = this.master ?? (this.group !== undefined && followed !== undefined
+      ? { host: followed, port: Number(local.get('master_port')), password: this.groupPassword }
+      : undefined);
     // Only a replica's offset is compared against its master's; the master is asked after our own INFO,
     // so its offset can only be ahead of the one we read.
     const master = m !== undefined && local.get('role') === 'slave'
@@ -228,7 +319,17 @@ export class Store implements PluginInstance, StoreCapability {
       return { role: 'replica', managed: this.managed, address: report.address, keys, masterLink: 'down', masterError: `waiting for the ${this.replicaOfNetwork} network to name the master` };
     }
     if (this.extraBinds.length > 0) report.listening = [listenAddress(this.ctx.config.bind), ...this.extraBinds];
+    const watched = this.sentinelsWatched();
+    if (watched !== undefined) report.sentinel = await sentinelView(watched.sentinels, watched.masterName, this.groupPassword, MASTER_QUERY_MS);
     return report;
+  }
+
+  /** The sentinels this store listens to, if any (explorer group, or a replica following one). */
+  private sentinelsWatched(): { sentinels: HostPort[]; masterName: string } | undefined {
+    const c = this.ctx.config;
+    if (c.sentinel !== undefined) return { sentinels: addresses(c.sentinel.sentinels), masterName: c.sentinel.masterName };
+    if (c.replicaOf?.sentinels !== undefined) return { sentinels: addresses(c.replicaOf.sentinels), masterName: c.replicaOf.masterName ?? 'plexus' };
+    return undefined;
   }
 
   private async open(): Promise<void> {
@@ -259,11 +360,32 @@ export class Store implements PluginInstance, StoreCapability {
     if (c.mode === 'replica' && c.replicaOf !== undefined) {
       const r = c.replicaOf;
       const masterPassword = await readSecret(r.password, r.passwordFile, this.ctx.configDir, "the store's replicaOf.passwordFile");
-      if (r.host !== undefined) this.master = { host: r.host, port: r.port, password: masterPassword };
-      else this.networkMaster = { port: r.port, password: masterPassword };
-      replicaOf = { host: r.host, port: r.port, password: masterPassword };
+      if (r.sentinels !== undefined) {
+        this.groupPassword = masterPassword;
+        const found = await currentMaster(addresses(r.sentinels), r.masterName ?? 'plexus', masterPassword);
+        if (found !== undefined) this.master = { ...found, password: masterPassword };
+        replicaOf = { host: found?.host, port: found?.port ?? r.port, password: masterPassword };
+      } else {
+        if (r.host !== undefined) this.master = { host: r.host, port: r.port, password: masterPassword };
+        else this.networkMaster = { port: r.port, password: masterPassword };
+        replicaOf = { host: r.host, port: r.port, password: masterPassword };
+      }
     }
-    await writePrivateFile(paths.conf, renderRedisConf({ bind: c.bind, port: c.port, dir, fsync: c.fsync, password, maxmemory: c.maxmemory, replicaOf }));
+    let group: RedisConfInput['group'];
+    const h = c.sentinel;
+    if (h !== undefined) {
+      this.groupPassword = password;
+      // A returning explorer rejoins as a standby of whoever the sentinels elected meanwhile; only
+      // when no sentinel knows the group yet does the configured first master apply.
+      const known = await currentMaster(addresses(h.sentinels), h.masterName, password);
+      const master = known ?? splitHostPort(h.initialMaster);
+      const self = master.host === h.announceIp && master.port === c.port;
+      if (!self) replicaOf = { host: master.host, port: master.port, password };
+      this.currentRole = self ? 'master' : 'replica';
+      group = { announceIp: h.announceIp, password, minReplicas: h.ackReplicas, maxLagSeconds: h.maxReplicaLagSeconds };
+      this.ctx.log.info({ master: formatAddress(master), from: known === undefined ? 'sentinel.initialMaster' : 'the sentinels' }, self ? 'starting as the master of the group' : 'starting as a standby');
+    }
+    await writePrivateFile(paths.conf, renderRedisConf({ bind: c.bind, port: c.port, dir, fsync: c.fsync, password, maxmemory: c.maxmemory, replicaOf, group, replicaPriority: c.replicaOf?.sentinels !== undefined ? 0 : undefined }));
     await stopLeftoverRedis(paths.pidfile, dir, this.ctx.log);
     const host = dialHost(c.bind);
     this.supervisor = new RedisSupervisor(
@@ -273,8 +395,124 @@ export class Store implements PluginInstance, StoreCapability {
     await this.supervisor.start();
     this.target = { options: { host, port: c.port, password } };
     await this.connect('ERR_PLUGIN_START');
+    if (h !== undefined) {
+      if (h.managed) await this.startSentinel(h, binary, password);
+      this.roleTimer = setInterval(() => void this.readRole(), ROLE_POLL_MS);
+      this.roleTimer.unref();
+      await this.readRole();
+    }
+    const r = c.replicaOf;
+    if (r?.sentinels !== undefined) {
+      this.follower = new SentinelFollower(addresses(r.sentinels), r.masterName ?? 'plexus', this.groupPassword, (m) => this.follow(m), this.ctx.log);
+      this.follower.start();
+      if (this.master === undefined) await this.follower.check();
+    }
     if (this.master !== undefined) await this.checkMaster(this.master);
     else if (this.networkMaster !== undefined) this.ctx.log.info({ network: this.replicaOfNetwork }, 'serving the local copy until the private network names the master');
+  }
+
+  /**
+   * Starts this explorer's sentinel. Its file is written whole only when absent (the sentinel keeps
+   * its view of the group there); later starts renew only its password lines, and quorum and
+   * timings from the config are applied at every start (SENTINEL SET).
+   */
+  private async startSentinel(h: SentinelConfig, binary: string, password: string): Promise<void> {
+    const c = this.ctx.config;
+    const dir = join(this.ctx.dataDir, 'sentinel');
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const paths = redisPaths(dir);
+    const kept = await readFile(paths.conf, 'utf8').catch(() => undefined);
+    await writePrivateFile(paths.conf, kept !== undefined
+      ? refreshSentinelSecrets(kept, h.masterName, password)
+      : renderSentinelConf({
+        bind: c.bind, port: h.port, dir, announceIp: h.announceIp, masterName: h.masterName, master: splitHostPort(h.initialMaster),
+        quorum: h.quorum, password, downAfterMs: h.downAfterMs, failoverTimeoutMs: h.failoverTimeoutMs,
+      }));
+    await stopLeftoverRedis(paths.pidfile, dir, this.ctx.log);
+    const host = dialHost(c.bind);
+    this.sentinelSupervisor = new RedisSupervisor(
+      () => RedisChild.start({ binary, dir, host, port: h.port, password, extraArgs: ['--sentinel'], readyTimeoutMs: READY_TIMEOUT_MS }),
+      this.ctx.log,
+    );
+    await this.sentinelSupervisor.start();
+    const self = { host, port: h.port };
+    for (const [key, value] of [['quorum', h.quorum], ['down-after-milliseconds', h.downAfterMs], ['failover-timeout', h.failoverTimeoutMs], ['auth-pass', password]] as const) {
+      const ok = await askSentinel(self, password, ['set', h.masterName, key, String(value)], 2_000);
+      if (ok === undefined) this.ctx.log.warn({ key }, 'the sentinel did not take a setting');
+    }
+    this.ctx.log.info({ sentinel: formatAddress({ host: h.announceIp, port: h.port }), masterName: h.masterName, quorum: h.quorum }, 'sentinel running');
+  }
+
+  /** Joins the acknowledgement round that starts after this call (see `acknowledge`). */
+  private ackBatch(): Promise<number> {
+    if (this.ackRound === undefined) {
+      this.ackRound = this.ackOnce().finally(() => {
+        this.ackRound = undefined;
+      });
+      return this.ackRound;
+    }
+    // The round in flight may have been sent before this caller's write completed: wait for the next.
+    this.ackNext ??= this.ackRound.catch(() => 0).then(() => {
+      this.ackNext = undefined;
+      return this.ackBatch();
+    });
+    return this.ackNext;
+  }
+
+  /** One round: a write on the acknowledger's connection, then WAIT for it; the replicas reached. */
+  private async ackOnce(): Promise<number> {
+    const h = this.group as SentinelConfig;
+    this.acker ??= this.duplicate();
+    const results = await this.acker.pipeline().incr(ACK_KEY).wait(h.ackReplicas, h.ackTimeoutMs).exec();
+    for (const [err] of results ?? []) if (err !== null) throw err;
+    return Number(results?.[1]?.[1] ?? 0);
+  }
+
+  /** Reads this explorer's role; on becoming master, publishes its multiaddr for the standbys. */
+  private async readRole(): Promise<void> {
+    const client = this.client;
+    if (client === undefined || client.status !== 'ready') return;
+    let role: 'master' | 'replica';
+    try {
+      role = ((await client.call('ROLE')) as unknown[])[0] === 'master' ? 'master' : 'replica';
+    } catch {
+      return;
+    }
+    if (role !== this.currentRole) {
+      this.ctx.log.info({ role }, role === 'master' ? 'this store was promoted to master' : 'this store is now a standby');
+      this.currentRole = role;
+    }
+    if (role !== 'master') {
+      this.published = false;
+      return;
+    }
+    if (this.published) return;
+    const h = this.group as SentinelConfig;
+    const multiaddr = h.multiaddr ?? this.ownMultiaddr(h.announceIp);
+    if (multiaddr === undefined) return;
+    // Refused (NOREPLICAS) until a standby is connected; the next poll tries again.
+    await client.hset(EXPLORERS_KEY, formatAddress({ host: h.announceIp, port: this.ctx.config.port }), multiaddr).then(() => {
+      this.published = true;
+    }, () => undefined);
+  }
+
+  /** The node's listen multiaddr on `ip` (a wildcard listen address stands for it). */
+  private ownMultiaddr(ip: string): string | undefined {
+    const listen = this.ctx.node.listen ?? [];
+    const proto = ip.includes(':') ? 'ip6' : 'ip4';
+    const exact = listen.find((a) => a.startsWith(`/${proto}/${ip}/`));
+    if (exact !== undefined) return exact;
+    const wildcard = listen.find((a) => a.startsWith(proto === 'ip4' ? '/ip4/0.0.0.0/' : '/ip6/::/'));
+    return wildcard?.replace(proto === 'ip4' ? '/ip4/0.0.0.0/' : '/ip6/::/', `/${proto}/${ip}/`);
+  }
+
+  /** Replicas following the sentinels: replicate `m` unless already doing so. */
+  private async follow(m: HostPort): Promise<void> {
+    if (this.master?.host === m.host && this.master.port === m.port) return;
+    await this.redis.replicaof(m.host, m.port);
+    await this.redis.config('REWRITE');
+    this.master = { ...m, password: this.groupPassword };
+    this.ctx.log.info({ master: formatAddress(m) }, 'following the master the sentinels name');
   }
 
   /**
@@ -305,6 +543,15 @@ export class Store implements PluginInstance, StoreCapability {
   private async close(): Promise<void> {
     // Before the connection they read from goes away, so none of them logs an outage.
     await Promise.all([...this.watchers].map((w) => w.stop()));
+    clearInterval(this.roleTimer);
+    this.roleTimer = undefined;
+    await this.follower?.stop();
+    this.follower = undefined;
+    const acker = this.acker;
+    this.acker = undefined;
+    await this.ackRound?.catch(() => undefined);
+    if (acker !== undefined) await closeClient(acker);
+    this.published = false;
     const client = this.client;
     this.client = undefined;
     this.target = undefined;
@@ -315,5 +562,8 @@ export class Store implements PluginInstance, StoreCapability {
     const supervisor = this.supervisor;
     this.supervisor = undefined;
     await supervisor?.stop();
+    const sentinel = this.sentinelSupervisor;
+    this.sentinelSupervisor = undefined;
+    await sentinel?.stop();
   }
 }

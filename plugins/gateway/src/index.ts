@@ -25,8 +25,9 @@ export class GatewayService implements PluginInstance {
     if (this.gateway !== undefined) return;
     const { ctx } = this;
     const store = ctx.capability('store');
-    // A replica would refuse every write with READONLY; say so at start instead of per call.
-    if (store.role !== 'master') ctx.log.warn({ role: store.role }, 'gateway runs on a replica store: every registration will fail');
+    // A replica would refuse every write with READONLY; say so at start instead of per call. A
+    // standby of a sentinel group is different: it takes changes once promoted.
+    if (store.role !== 'master' && store.writable === undefined) ctx.log.warn({ role: store.role }, 'gateway runs on a replica store: every registration will fail');
     const gateway = new Gateway(new GatewayStore(store.redis, ctx.config), ctx.capability('phonebook'), ctx.config);
     if (store.role === 'master') {
       try {
@@ -37,7 +38,7 @@ export class GatewayService implements PluginInstance {
         ctx.log.warn({ err }, 'could not give the zones without an apex the publicIps');
       }
     }
-    await ctx.rpc.serve(GATEWAY_PROTOCOL, gatewayMethods(gateway));
+    await ctx.rpc.serve(GATEWAY_PROTOCOL, gatewayMethods(gateway, store));
     this.gateway = gateway;
     ctx.log.info({ protocol: GATEWAY_PROTOCOL, zones: ctx.config.zones, threebotDomain: ctx.config.threebotDomain, ...(await gateway.counts()) }, 'gateway serving');
   }

@@ -6,7 +6,9 @@ import {
   type RecordType,
   type RpcCall,
   type RpcMethods,
+  type StoreCapability,
   defineMethod,
+  masterOnly,
   protocolId,
   canonicalIp,
   domainNameSchema,
@@ -54,10 +56,11 @@ export const GATEWAY_PROTOCOL = protocolId('gateway', 1);
  * The gateway's RPC methods (`/plexus/gateway/1`), named and parametrised like the ThreeFold
  * gateway actor. Every change travels in a signed envelope and must be signed by the key the
  * phonebook holds for the name that owns the DNS name (README: "Who may change what"); the
- * expose methods also carry the original signature over the name.
+ * expose methods also carry the original signature over the name. With `store`, changes are gated
+ * by `masterOnly` (sentinel groups: refused on a standby, acknowledged after WAIT).
  */
-export function gatewayMethods(gateway: Gateway): RpcMethods {
-  return {
+export function gatewayMethods(gateway: Gateway, store?: StoreCapability): RpcMethods {
+  const methods: RpcMethods = {
     domain_register_a: mutation(z.strictObject({ ...register, record_ip: recordIps }), async (p, call) => {
       family(p.record_ip, 4, 'A');
       return logged(call, await gateway.register(call, p.name, p.domain, 'a', p.record_ip, p.replace));
@@ -102,6 +105,8 @@ export function gatewayMethods(gateway: Gateway): RpcMethods {
       handler: async (p) => gateway.list(p.name),
     }),
   };
+  // In a sentinel group only the master takes changes, each acknowledged once replicated.
+  return store === undefined ? methods : masterOnly(methods, store);
 }
 
 /** One info line per change (never the secret), then the result unchanged. */

@@ -1,4 +1,4 @@
-import { definePlugin, type CapabilityMap, type PluginContext, type PluginInstance } from '@plexus/core';
+import { definePlugin, masterOnly, type CapabilityMap, type PluginContext, type PluginInstance } from '@plexus/core';
 import { PhonebookConfigSchema, type PhonebookConfig } from './config.js';
 import { PHONEBOOK_PROTOCOL, phonebookMethods } from './methods.js';
 import { PhonebookRegistry } from './registry.js';
@@ -25,7 +25,8 @@ export class PhonebookService implements PluginInstance {
       const indexed = await registry.ensureTree();
       if (indexed > 0) this.ctx.log.info({ indexed }, 'phonebook names added to the tree index');
     }
-    await this.ctx.rpc.serve(PHONEBOOK_PROTOCOL, phonebookMethods(registry, this.ctx.config));
+    // In a sentinel group only the master takes changes, each acknowledged once replicated.
+    await this.ctx.rpc.serve(PHONEBOOK_PROTOCOL, masterOnly(phonebookMethods(registry, this.ctx.config), store));
     this.registry = registry;
     this.ctx.log.info({ protocol: PHONEBOOK_PROTOCOL, records: await registry.count() }, 'phonebook serving');
   }

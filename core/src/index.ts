@@ -29,7 +29,7 @@ export { devConfigPath } from './config/dev-config.js';
 export { orderPlugins } from './config/order.js';
 export { PluginHost } from './plugin-host.js';
 export { PlexusNode } from './node.js';
-export { runNode, resolveConfig as resolveNodeConfig } from './cli/node-commands.js';
+export { runNode, pluginAction, textTable, resolveConfig as resolveNodeConfig } from './cli/node-commands.js';
 export { adminGet, adminCall, adminSocketPath } from './admin.js';
 export { runCommand, reportError, userIdentity, defaultKeyPath, usage, intFlag, explorerOf, explorersOf, withExplorer, clientFlags, KEY_DEFAULT_HELP, type ClientFlags } from './cli/support.js';
 export { RedisScript } from './store/script.js';

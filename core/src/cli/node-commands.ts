@@ -11,7 +11,7 @@ import { ensureDataDir } from '../data-dir.js';
 import { ReplayWindow } from '../rpc/replay-window.js';
 import { installedPluginNames, loadPlugin } from '../plugin-loader.js';
 import { intFlag, reportError, runCommand } from './support.js';
-import { adminGet, adminSocketPath } from '../admin.js';
+import { adminCall, adminGet, adminSocketPath } from '../admin.js';
 
 /**
  * The config a node command acts on: `--config`, else configs/dev.yaml. `$PLEXUS_DATA_DIR`
@@ -22,6 +22,30 @@ export async function resolveConfig(file: string | undefined): Promise<ResolvedC
   const config = await loadConfigFile(file ?? devConfigPath());
   const override = process.env.PLEXUS_DATA_DIR;
   return override === undefined || override === '' ? config : { ...config, dataDir: resolve(override) };
+}
+
+/**
+ * An operator action of `plugin` on the running node of `configFile`, over its admin socket: what
+ * `plexus host drain`, `plexus wg status` or `plexus cert list` call. A node that runs no such
+ * plugin is ERR_NOT_FOUND naming the config, with `hint` saying how to add it.
+ */
+export async function pluginAction(configFile: string | undefined, plugin: string, action: string, params: unknown, options: { hint: string; timeoutMs?: number }): Promise<unknown> {
+  const config = await resolveConfig(configFile);
+  try {
+    return await adminCall(adminSocketPath(config.dataDir), plugin, action, params, options.timeoutMs);
+  } catch (err) {
+    if (err instanceof PlexusError && err.code === 'ERR_NOT_FOUND' && /no running plugin/.test(err.message)) {
+      throw new PlexusError('ERR_NOT_FOUND', `the node of ${config.file} runs no ${plugin} plugin`, { hint: options.hint });
+    }
+    throw err;
+  }
+}
+
+/** Rows as a fixed-width text table (two spaces between columns), like `evernode list`; `empty` when there are none. */
+export function textTable(head: readonly string[], rows: readonly (readonly string[])[], empty: string): string {
+  if (rows.length === 0) return empty;
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  return [head, ...rows].map((r) => r.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
 }
 
 export async function start(opts: { config?: string }): Promise<void> {

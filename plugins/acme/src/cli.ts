@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { PlexusError, type ClientFlags, type ErrorCode, KEY_DEFAULT_HELP, adminCall, adminSocketPath, intFlag, resolveNodeConfig, runCommand, userIdentity, withExplorer } from '@plexus/core';
+import { PlexusError, type ClientFlags, type ErrorCode, KEY_DEFAULT_HELP, intFlag, pluginAction, runCommand, textTable, userIdentity, withExplorer } from '@plexus/core';
 import './errors.js';
 import type { CertIssueResult } from './methods.js';
 import type { CertificateView } from './renewer.js';
@@ -20,23 +20,12 @@ interface Local {
 const local = (cmd: Command): Command => cmd.option('--config <file>', "the node's config (default: configs/dev.yaml; $PLEXUS_DATA_DIR applies)").option('--json', 'machine-readable output');
 
 async function call(opts: Local, action: string, params: unknown, timeoutMs?: number): Promise<unknown> {
-  const config = await resolveNodeConfig(opts.config);
-  try {
-    return await adminCall(adminSocketPath(config.dataDir), 'acme', action, params, timeoutMs);
-  } catch (err) {
-    if (err instanceof PlexusError && err.code === 'ERR_NOT_FOUND' && /no running plugin/.test(err.message)) {
-      throw new PlexusError('ERR_NOT_FOUND', `the node of ${config.file} runs no acme plugin`, { hint: 'Add an acme block to its plugins and restart it, and pass that --config.' });
-    }
-    throw err;
-  }
+  return pluginAction(opts.config, 'acme', action, params, { hint: 'Add an acme block to its plugins and restart it, and pass that --config.', ...(timeoutMs === undefined ? {} : { timeoutMs }) });
 }
 
 function table(rows: CertificateView[]): string {
-  if (rows.length === 0) return 'no certificates configured';
-  const head = ['NAMES', 'EXPIRES', 'NEXT ATTEMPT', 'LAST ERROR'];
   const cells = rows.map((r) => [r.names.join(','), r.notAfter ?? '(none yet)', r.ordering ? 'ordering' : (r.nextAttemptAt ?? '-'), r.lastError === undefined ? '' : `${r.lastError.code}: ${r.lastError.message}`]);
-  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
-  return [head, ...cells].map((c) => c.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+  return textTable(['NAMES', 'EXPIRES', 'NEXT ATTEMPT', 'LAST ERROR'], cells, 'no certificates configured');
 }
 
 export function registerCli(program: Command): void {

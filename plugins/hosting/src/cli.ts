@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { PlexusError, adminCall, adminSocketPath, resolveNodeConfig, runCommand } from '@plexus/core';
+import { PlexusError, pluginAction, runCommand, textTable } from '@plexus/core';
 import type { InstanceRow } from './index.js';
 
 /**
@@ -17,24 +17,13 @@ const local = (cmd: Command): Command =>
   cmd.option('--config <file>', 'the host node\'s config (default: configs/dev.yaml; $PLEXUS_DATA_DIR applies)').option('--json', 'machine-readable output');
 
 async function call(opts: Local, action: string, params: unknown, timeoutMs?: number): Promise<unknown> {
-  const config = await resolveNodeConfig(opts.config);
-  try {
-    return await adminCall(adminSocketPath(config.dataDir), 'hosting', action, params, timeoutMs);
-  } catch (err) {
-    if (err instanceof PlexusError && err.code === 'ERR_NOT_FOUND' && /no running plugin/.test(err.message)) {
-      throw new PlexusError('ERR_NOT_FOUND', `the node of ${config.file} runs no hosting plugin`, { hint: 'Start the host role: plexus start --config configs/host.yaml, and pass that --config.' });
-    }
-    throw err;
-  }
+  return pluginAction(opts.config, 'hosting', action, params, { hint: 'Start the host role: plexus start --config configs/host.yaml, and pass that --config.', ...(timeoutMs === undefined ? {} : { timeoutMs }) });
 }
 
 /** A fixed-width table like `evernode list`. */
 function table(rows: InstanceRow[]): string {
-  if (rows.length === 0) return 'no instances';
-  const head = ['NAME', 'LEASE', 'IMAGE', 'USER PORT', 'PEER PORT', 'EXPIRES', 'TENANT'];
   const cells = rows.map((r) => [r.name, r.leaseId, r.image, String(r.userPort), String(r.peerPort), r.expiresAt.replace(/\.\d+Z$/, 'Z'), `${r.tenant.slice(0, 12)}…`]);
-  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
-  return [head, ...cells].map((c) => c.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+  return textTable(['NAME', 'LEASE', 'IMAGE', 'USER PORT', 'PEER PORT', 'EXPIRES', 'TENANT'], cells, 'no instances');
 }
 
 export function registerCli(program: Command): void {

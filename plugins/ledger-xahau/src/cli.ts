@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { PlexusError, adminCall, adminSocketPath, resolveNodeConfig, runCommand } from '@plexus/core';
+import { pluginAction, runCommand } from '@plexus/core';
 
 /**
  * `plexus xahau status`: the Xahau lease source of the running host node, over its admin socket
@@ -43,17 +43,7 @@ export function registerCli(program: Command): void {
     .action(async (opts: Local) => {
       await runCommand(
         opts,
-        async () => {
-          const config = await resolveNodeConfig(opts.config);
-          try {
-            return (await adminCall(adminSocketPath(config.dataDir), 'ledger-xahau', 'status', {})) as Record<string, unknown>;
-          } catch (err) {
-            if (err instanceof PlexusError && err.code === 'ERR_NOT_FOUND' && /no running plugin/.test(err.message)) {
-              throw new PlexusError('ERR_NOT_FOUND', `the node of ${config.file} runs no ledger-xahau plugin`, { hint: 'Add plugins.ledger-xahau to the host config and start it.' });
-            }
-            throw err;
-          }
-        },
+        async () => (await pluginAction(opts.config, 'ledger-xahau', 'status', {}, { hint: 'Add plugins.ledger-xahau to the host config and start it.' })) as Record<string, unknown>,
         formatStatus,
       );
     });

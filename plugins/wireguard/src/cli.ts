@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { PlexusError, adminCall, adminSocketPath, resolveNodeConfig, runCommand } from '@plexus/core';
+import { pluginAction, runCommand } from '@plexus/core';
 import './errors.js';
 import type { WireguardStatus } from './index.js';
 
@@ -18,15 +18,7 @@ const local = (cmd: Command): Command =>
   cmd.option('--config <file>', "the node's config (default: configs/dev.yaml; $PLEXUS_DATA_DIR applies)").option('--json', 'machine-readable output');
 
 async function call(opts: Local, action: string, params: unknown): Promise<unknown> {
-  const config = await resolveNodeConfig(opts.config);
-  try {
-    return await adminCall(adminSocketPath(config.dataDir), 'wireguard', action, params, 30_000);
-  } catch (err) {
-    if (err instanceof PlexusError && err.code === 'ERR_NOT_FOUND' && /no running plugin/.test(err.message)) {
-      throw new PlexusError('ERR_NOT_FOUND', `the node of ${config.file} runs no wireguard plugin`, { hint: 'Add a wireguard block to the role config (configs/dns.yaml has one) and restart the node.' });
-    }
-    throw err;
-  }
+  return pluginAction(opts.config, 'wireguard', action, params, { hint: 'Add a wireguard block to the role config (configs/dns.yaml has one) and restart the node.', timeoutMs: 30_000 });
 }
 
 const ago = (unix: number | undefined): string => (unix === undefined ? 'never' : `${Math.max(0, Math.round(Date.now() / 1000 - unix))} s ago`);

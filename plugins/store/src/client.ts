@@ -73,6 +73,29 @@ export async function waitReady(client: Redis, ms: number): Promise<string | und
   }
 }
 
+/**
+ * A connection for one question: not yet connected (`connect()` it), no reconnects, no ready check
+ * (which would block while an AOF loads), no offline queue, connect within `ms`. With `password`
+ * ioredis sends AUTH first; without, the caller may send its own.
+ */
+export function oneShotClient(host: string, port: number, ms: number, password?: string): Redis {
+  return new Redis({
+    host,
+    port,
+    ...(password === undefined ? {} : { password }),
+    lazyConnect: true,
+    enableReadyCheck: false,
+    retryStrategy: () => null,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    connectTimeout: ms,
+    // RESP2: no HELLO at connect, which a server with a password refuses before AUTH (and ioredis then
+    // closes the connection); the handshake must not send commands before our own AUTH either.
+    protocol: 2,
+    disableClientInfo: true,
+  });
+}
+
 /** What a one-shot `INFO` query got: the text, or why there is none. */
 export type InfoAnswer = { ok: true; info: string } | { ok: false; error: string; authFailed: boolean };
 
@@ -85,20 +108,7 @@ const AUTH_REFUSED = /^(WRONGPASS|NOAUTH)|invalid password|without any password 
  * that a refused password comes back as the answer instead of as an event on the side.
  */
 export async function queryInfo(host: string, port: number, password: string | undefined, section?: string, ms = 1_000): Promise<InfoAnswer> {
-  const probe = new Redis({
-    host,
-    port,
-    lazyConnect: true,
-    enableReadyCheck: false,
-    retryStrategy: () => null,
-    maxRetriesPerRequest: 0,
-    enableOfflineQueue: false,
-    connectTimeout: ms,
-    // RESP2: no HELLO at connect, which a server with a password refuses before AUTH (and ioredis then
-    // closes the connection); the handshake must not send commands before our own AUTH either.
-    protocol: 2,
-    disableClientInfo: true,
-  });
+  const probe = oneShotClient(host, port, ms);
   // A failed connect rejects with a bare "Connection is closed."; the reason (ECONNREFUSED, ...) comes
   // as an error event.
   let socketError: string | undefined;

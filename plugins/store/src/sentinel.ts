@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import type { Logger } from '@plexus/core';
-import { reconnectDelay } from './client.js';
+import { oneShotClient, reconnectDelay } from './client.js';
 import { TIMED_OUT, withDeadline } from './deadline.js';
 import { splitHostPort } from './config.js';
 
@@ -18,19 +18,7 @@ const RECHECK_MS = 2_000;
  * @returns the reply, or undefined when the sentinel does not answer or refuses.
  */
 export async function askSentinel(address: HostPort, password: string | undefined, args: string[], ms = 1_000): Promise<unknown> {
-  const probe = new Redis({
-    host: address.host,
-    port: address.port,
-    password,
-    lazyConnect: true,
-    enableReadyCheck: false,
-    retryStrategy: () => null,
-    maxRetriesPerRequest: 0,
-    enableOfflineQueue: false,
-    connectTimeout: ms,
-    protocol: 2,
-    disableClientInfo: true,
-  });
+  const probe = oneShotClient(address.host, address.port, ms, password);
   probe.on('error', () => undefined);
   try {
     const answer = await withDeadline((async () => {

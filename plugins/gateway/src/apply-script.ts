@@ -14,19 +14,27 @@ import { RedisScript } from '@plexus/core';
  *    keyspace events in order never sees the names missing.
  * 3. Changes: HSET/HDEL or SET/DEL, with the per-owner index and counters.
  *
+ * 4. Every zone-hash field written (moved ones too: the child's and the parent's) is also named in
+ *    the change stream (`ZONE_CHANGES`), in the same script, so a DNS node reads exactly the fields
+ *    that changed, in order, instead of the whole hash.
+ *
  * Fields and domains of the gateway are hostname labels, `*` and `@`, so index members (JSON
  * arrays) can be written by concatenation here exactly as `JSON.stringify` writes them.
  *
- * KEYS: names-set, guards[ng], changes[nc × (target, index, counter, source)], splits[ns × (parent, child)]
+ * KEYS: names-set, guards[ng], changes[nc × (target, index, counter, source)], splits[ns × (parent, child)], change-stream
  * ARGV: ng, nc, ns, index-prefix, guards[ng × '0'|'1'],
  *       changes[nc × (kind, field, check, expected, action, value, member, owner, sourceField)],
- *       splits[ns × (label, caseless-glob, parent-domain, child-domain, parent-relative-to-zone)]
+ *       splits[ns × (label, caseless-glob, parent-domain, child-domain, parent-relative-to-zone)], stream-maxlen
  */
 export const APPLY = new RedisScript(
-  'gateway_apply_v2',
+  'gateway_apply_v3',
   `local ng, nc, ns, prefix = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
 local kc, ac = 2 + ng, 5 + ng
 local ks, as = kc + nc * 4, ac + nc * 9
+local stream, maxlen = KEYS[ks + ns * 2], ARGV[as + ns * 5]
+local function changed(key, field)
+  redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', 'k', key, 'f', field)
+end
 for i = 0, ng - 1 do
   if redis.call('EXISTS', KEYS[2 + i]) ~= tonumber(ARGV[5 + i]) then return 0 end
 end
@@ -60,12 +68,14 @@ for i = 0, ns - 1 do
         if nf and not seen[f] then
           seen[f] = true
           redis.call('HSET', child, nf, page[2][j + 1])
+          changed(child, nf)
           moved[#moved + 1] = { f, nf }
         end
       end
     until cursor == '0'
     for _, m in ipairs(moved) do
       redis.call('HDEL', parent, m[1])
+      changed(parent, m[1])
       local old = '["dns","' .. pdom .. '","' .. m[1] .. '"]'
       local s = string.lower(m[1])
       if prel ~= '' then s = s .. '.' .. prel end
@@ -84,17 +94,31 @@ for i = 0, nc - 1 do
   local key, idx, counter = KEYS[k], KEYS[k + 1], KEYS[k + 2]
   local hash, field, member, owner = ARGV[a] == 'h', ARGV[a + 1], ARGV[a + 6], ARGV[a + 7]
   if ARGV[a + 4] == 'set' then
-    if hash then redis.call('HSET', key, field, ARGV[a + 5]) else redis.call('SET', key, ARGV[a + 5]) end
+    if hash then
+      redis.call('HSET', key, field, ARGV[a + 5])
+      changed(key, field)
+    else redis.call('SET', key, ARGV[a + 5]) end
     if redis.call('SADD', idx, member) == 1 then redis.call('INCR', counter) end
     redis.call('SADD', KEYS[1], owner)
   else
-    if hash then redis.call('HDEL', key, field) else redis.call('DEL', key) end
+    if hash then
+      redis.call('HDEL', key, field)
+      changed(key, field)
+    else redis.call('DEL', key) end
     if redis.call('SREM', idx, member) == 1 then redis.call('DECR', counter) end
     if redis.call('SCARD', idx) == 0 then redis.call('SREM', KEYS[1], owner) end
   end
 end
 return 1`,
 );
+
+/**
+ * The change stream: one entry per zone-hash field the gateway writes, `k` the hash's key and `f`
+ * the field (its value is read from the hash: the entry says only where to look). Capped near
+ * `ZONE_CHANGES_MAXLEN` entries (MAXLEN ~); a reader that fell further behind re-reads the hashes.
+ */
+export const ZONE_CHANGES = 'gateway:zone-changes';
+export const ZONE_CHANGES_MAXLEN = 100_000;
 
 /** A Redis glob matching `label` and every field ending in it, letters in either case (HSCAN MATCH). */
 export function caselessSuffixGlob(label: string): string {

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { PlexusError, relativeName, tcprouterKey, zoneKey } from '@plexus/core';
-import { APPLY, caselessSuffixGlob } from './apply-script.js';
+import { APPLY, caselessSuffixGlob, ZONE_CHANGES, ZONE_CHANGES_MAXLEN } from './apply-script.js';
 import { placesOf } from './domains.js';
 import { place, type Guard, type Placement } from './placement.js';
 
@@ -17,6 +17,7 @@ import { place, type Guard, type Placement } from './placement.js';
  *   gateway:names            set of names that own at least one entry
  *   gateway:name:<name>      set of entries, each `["dns",domain,field]` or `["tcp",fqdn]`
  *   gateway:count:dns|tcp    number of indexed DNS fields / tcprouter services
+ *   gateway:zone-changes     stream naming each zone-hash field written (`apply-script.ts`)
  */
 const NAMES = 'gateway:names';
 const COUNT_DNS = 'gateway:count:dns';
@@ -165,6 +166,8 @@ export class GatewayStore {
       keys.push(this.keyOf({ kind: 'dns', domain: s.parent, field: '@' }), this.keyOf({ kind: 'dns', domain: s.child, field: '@' }));
       args.push(s.label, caselessSuffixGlob(s.label), s.parent, s.child, s.parent === s.zone ? '' : relativeName(s.parent, s.zone));
     }
+    keys.push(ZONE_CHANGES);
+    args.push(ZONE_CHANGES_MAXLEN);
     return [keys, args];
   }
 

@@ -13,6 +13,9 @@ export const DNS_DEFAULTS = {
   maxUdpPayload: 1232,
   resyncIntervalMs: 30_000,
   wildcards: 'coredns',
+  answerCacheSize: 20_000,
+  syncWaitMs: 10_000,
+  changeStream: 'gateway:zone-changes',
   tcp: { maxConnections: 512, maxPerIp: 32, queryTimeoutMs: 5_000, idleTimeoutMs: 10_000 },
 } as const;
 
@@ -58,10 +61,21 @@ export const DnsConfigSchema = z.strictObject({
   /** EDNS0 UDP payload size we advertise and the most we send over UDP. Default 1232 (DNS flag day 2020). */
   maxUdpPayload: z.number().int().min(512).max(65_535).default(DNS_DEFAULTS.maxUdpPayload),
   /**
-   * Period of a full re-read of the zone hashes (ms), the safety net for changes that send no
-   * keyspace event: FLUSHDB/FLUSHALL, and a replica's full resync from its master. Default 30000.
+   * Period of a full re-read of the zone hashes (ms, chunked and diffed: it never stalls the
+   * answers), the safety net for changes that send no keyspace event: FLUSHDB/FLUSHALL, and a
+   * replica's full resync from its master missed by the link check. Default 30000.
    */
   resyncIntervalMs: z.number().int().min(100).max(86_400_000).default(DNS_DEFAULTS.resyncIntervalMs),
+  /** Most encoded answers kept in memory (least recently used go first). Default 20000 (about 4 MB). */
+  answerCacheSize: z.number().int().min(0).max(10_000_000).default(DNS_DEFAULTS.answerCacheSize),
+  /**
+   * On a replica store: how long start waits for the replica to complete a sync with its master
+   * (then the view is read again) before serving its local copy anyway, `status` saying
+   * `cache.ready: false` until the sync completes (ms). 0: do not wait. Default 10000.
+   */
+  syncWaitMs: z.number().int().min(0).max(600_000).default(DNS_DEFAULTS.syncWaitMs),
+  /** The stream the gateway names each changed zone field in (plugins/gateway README). Default `gateway:zone-changes`. */
+  changeStream: z.string().min(1).default(DNS_DEFAULTS.changeStream),
   /** Lookup rules for names without a field of their own: `coredns` (default) or `rfc4592`; see WILDCARD_RULES. */
   wildcards: z.enum(WILDCARD_RULES).default(DNS_DEFAULTS.wildcards),
   /**

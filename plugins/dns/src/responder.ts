@@ -1,4 +1,5 @@
-import { lookup } from './lookup.js';
+import { relativeName } from '@plexus/core';
+import { findZone, lookup } from './lookup.js';
 import { decodeQname, parseQuery, type Query } from './query.js';
 import { buildResponse, encodeBody, EMPTY_BODY, headerOnly, RCODE, RCODE_NAMES, udpLimit, type Body } from './wire.js';
 import type { ZoneView } from './zone.js';
@@ -35,6 +36,15 @@ interface Entry {
   rcode: number;
   /** Unix second the entry is valid for when it holds a SOA (the serial is the clock), else -1. */
   second: number;
+  /** The query name, lowercase. */
+  name: string;
+  /**
+   * Made from the name's own field alone (no CNAME chain, no glue, no wildcard, not negative):
+   * only a change of that field changes it. The others may depend on any field.
+   */
+  own: boolean;
+  /** Hit since it was last passed over for eviction (second chance: hits cost no reordering). */
+  used: boolean;
 }
 
 /** What the server does with a request. */
@@ -44,8 +54,8 @@ export type Decision =
   /** Outside our zones with forwarders configured: the server forwards `query`. */
   | { kind: 'forward'; query: Query };
 
-/** Upper bound on cached answers; past it the cache starts over (random-name floods cannot grow it). */
-const MAX_ENTRIES = 100_000;
+/** Default bound on cached answers (config `answerCacheSize`): least recently used go first. */
+export const DEFAULT_ANSWER_CACHE = 20_000;
 
 /** qtypes that ask for a zone transfer or are meta types we do not serve. */
 const REFUSED_QTYPES = new Set([251, 252]);
@@ -57,23 +67,73 @@ export interface ResponderOptions {
   forwarding: boolean;
   /** Current unix time in seconds (injectable for tests). */
   now?: () => number;
+  /** Most answers kept; default DEFAULT_ANSWER_CACHE. */
+  cacheSize?: number;
 }
 
 export class Responder {
   readonly counters: DnsCounters = newCounters();
+  /** Query key → answer, oldest first (see `remember` for the eviction order). */
   private readonly cache = new Map<string, Entry>();
+  /** Name → query keys cached for it (one per type and EDNS shape). */
+  private readonly byName = new Map<string, Set<string>>();
+  /** Keys of entries that are not `own`. */
+  private readonly dependent = new Set<string>();
   private readonly now: () => number;
+  private readonly maxEntries: number;
 
   constructor(
     private readonly view: () => ZoneView,
     private readonly opts: ResponderOptions,
   ) {
     this.now = opts.now ?? (() => Math.floor(Date.now() / 1000));
+    this.maxEntries = opts.cacheSize ?? DEFAULT_ANSWER_CACHE;
   }
 
-  /** Drops every cached answer: called on every change of the zone data. */
-  invalidate(): void {
-    this.cache.clear();
+  /**
+   * Drops the answers a change may have altered: without a change (or when the set of zones
+   * changed), all of them; else those of the named fields and every answer that is not made from
+   * its name's own field alone. The answers of other names with a field are made from their own data.
+   */
+  invalidate(change?: { names: readonly string[]; all: boolean }): void {
+    if (change === undefined || change.all) {
+      this.cache.clear();
+      this.byName.clear();
+      this.dependent.clear();
+      return;
+    }
+    for (const name of change.names) for (const key of this.byName.get(name) ?? []) this.drop(key);
+    for (const key of this.dependent) this.drop(key);
+  }
+
+  private drop(key: string): void {
+    const e = this.cache.get(key);
+    if (e === undefined) return;
+    this.cache.delete(key);
+    this.dependent.delete(key);
+    const keys = this.byName.get(e.name);
+    keys?.delete(key);
+    if (keys?.size === 0) this.byName.delete(e.name);
+  }
+
+  private remember(key: string, entry: Entry): void {
+    // Oldest first; one hit since last time earns a move to the end instead (CLOCK, near-LRU).
+    while (this.cache.size >= this.maxEntries && this.cache.size > 0) {
+      const [oldKey, old] = this.cache.entries().next().value!;
+      if (!old.used) {
+        this.drop(oldKey);
+        break;
+      }
+      old.used = false;
+      this.cache.delete(oldKey);
+      this.cache.set(oldKey, old);
+    }
+    if (this.maxEntries === 0) return;
+    this.cache.set(key, entry);
+    let keys = this.byName.get(entry.name);
+    if (keys === undefined) this.byName.set(entry.name, (keys = new Set()));
+    keys.add(key);
+    if (!entry.own) this.dependent.add(key);
   }
 
   get cachedAnswers(): number {
@@ -116,19 +176,29 @@ export class Responder {
     const now = this.now();
     let entry = this.cache.get(q.key);
     if (entry !== undefined && entry.second !== -1 && entry.second !== now) entry = undefined;
-    if (entry !== undefined) this.counters.answerCacheHits++;
-    else {
+    if (entry !== undefined) {
+      this.counters.answerCacheHits++;
+      entry.used = true;
+    } else {
       this.counters.answerCacheMisses++;
       const view = this.view();
-      const result = REFUSED_QTYPES.has(q.qtype) ? undefined : lookup(view, decodeQname(msg), q.qtype, now);
+      const name = decodeQname(msg);
+      const result = REFUSED_QTYPES.has(q.qtype) ? undefined : lookup(view, name, q.qtype, now);
       if (result === undefined) {
         if (this.opts.forwarding && !REFUSED_QTYPES.has(q.qtype)) return { kind: 'forward', query: q };
         return reply(EMPTY_BODY, RCODE.REFUSED, false);
       }
       const rcode = result.rcode === 'NXDOMAIN' ? RCODE.NXDOMAIN : RCODE.NOERROR;
-      entry = { body: encodeBody(result.answers, result.authorities, result.additionals), rcode, second: result.hasSoa ? now : -1 };
-      if (this.cache.size >= MAX_ENTRIES) this.cache.clear();
-      this.cache.set(q.key, entry);
+      const own =
+        rcode === RCODE.NOERROR &&
+        result.answers.length > 0 &&
+        result.authorities.length === 0 &&
+        result.additionals.length === 0 &&
+        result.answers.every((a) => a.type !== 'CNAME' && a.name.toLowerCase() === name) &&
+        ownField(view, name);
+      entry = { body: encodeBody(result.answers, result.authorities, result.additionals), rcode, second: result.hasSoa ? now : -1, name, own, used: false };
+      this.drop(q.key);
+      this.remember(q.key, entry);
     }
     return reply(entry.body, entry.rcode, true);
   }
@@ -139,4 +209,10 @@ export class Responder {
     this.count(RCODE.SERVFAIL);
     return buildResponse(msg, q, EMPTY_BODY, { rcode: RCODE.SERVFAIL, authoritative: false, maxUdpPayload: this.opts.maxUdpPayload, limit }).bytes;
   }
+}
+
+/** True when `name` has a field of its own (its answer is not a wildcard's). */
+function ownField(view: ZoneView, name: string): boolean {
+  const zone = findZone(view, name);
+  return zone !== undefined && zone.nodes.has(relativeName(name, zone.name));
 }

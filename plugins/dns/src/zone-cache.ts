@@ -1,11 +1,20 @@
-import { zoneKeyPatterns, zoneOfKey, type Logger, type StoreCapability, type StoreWatcher, type ZoneKeyScheme } from '@plexus/core';
+import type { Redis } from 'ioredis';
+import { PlexusError, zoneKeyPatterns, zoneOfKey, type Logger, type StoreCapability, type ZoneKeyScheme } from '@plexus/core';
 import type { WildcardRules } from './config.js';
 import type { ZoneView } from './zone.js';
-import { ZoneState } from './zone-state.js';
+import { ZoneState, type ViewChange } from './zone-state.js';
 
 /**
- * The in-memory copy of the zone hashes that every answer is made from, kept current by the
- * store's `watch` (full load, then only the keys that changed). Queries never wait on the store.
+ * The in-memory copy of the zone hashes that every answer is made from. Queries never wait on the
+ * store, and no change costs work in proportion to the zone:
+ * - the gateway names every field it writes in a change stream (`changeStream`, written in the same
+ *   script as the field): we follow it with XREAD and read just those fields (HGET);
+ * - any other write (an operator's HSET) sends a keyspace event with no stream entry: that one
+ *   hash is re-read by chunked HSCAN, diffed against what we hold;
+ * - a full sync of a replica, a reconnect, a gap in the stream and the periodic resync re-read
+ *   every hash the same way, chunk by chunk, so the event loop never stalls on a big zone.
+ * Reads go through the one shared connection and are applied as their replies arrive, so they
+ * are applied in the order they were made and a newer value is never overwritten by an older one.
  */
 
 export interface ZoneCacheOptions {
@@ -14,75 +23,429 @@ export interface ZoneCacheOptions {
   keyPrefix: string;
   keySuffix: string;
   log: Logger;
-  /** Re-scan period when keyspace notifications are unavailable. Default 1000 ms (the store's). */
+  /** Re-scan period when keyspace notifications are unavailable. Default 1000 ms. */
   pollMs?: number;
   /** Full re-read period even with notifications (changes that send no event). Default 30000 ms. */
   resyncMs?: number;
   /** Lookup rules the view is built for (config `wildcards`). Default `coredns`. */
   wildcards?: WildcardRules;
+  /** The gateway's change stream. Default `gateway:zone-changes`. */
+  changeStream?: string;
 }
 
 /** How changes reach us: notifications (immediate) or a periodic re-scan (fallback). */
 export type SyncMode = 'keyspace' | 'poll';
 
+/** What the cache reads the store through. */
+export type ZoneStore = Pick<StoreCapability, 'redis' | 'duplicate' | 'replicaOfNetwork'>;
+
+export const CHANGE_STREAM = 'gateway:zone-changes';
+/** Keys per SCAN call. */
+const SCAN_CHUNK = 1000;
+/** Fields per HSCAN call: parsing 250 new records takes about 5 ms, between two turns of the event loop. */
+const CHUNK = 250;
+/** Held fields compared with a re-read's per turn of the event loop. */
+const CHUNK_SCAN_FIELDS = 20_000;
+/** Stream entries per XREAD. */
+const STREAM_BATCH = 2000;
+/** A stream entry for a key applied this shortly before the key's event explains it. */
+const APPLIED_JUST_BEFORE_MS = 20;
+/** Unexplained events beyond this are not tracked one by one: everything is re-read instead. */
+const MAX_PENDING_EVENTS = 10_000;
+/** Replication state is read this often: a replica's full sync sends no keyspace event. */
+const REPLICATION_CHECK_MS = 100;
+const RETRY_MIN_MS = 200;
+const RETRY_MAX_MS = 2_000;
+
+/** A re-read in progress: keys it covers and the fields seen present, so what it did not see is gone. */
+interface Reread {
+  keys: Set<string>;
+  seen: Map<string, Set<string>>;
+}
+
 export class ZoneCache {
-  /** Called after every change of `view`. */
-  onChange: (() => void) | undefined;
+  /** Called after every change of the view with what changed. */
+  onChange: ((change: ViewChange) => void) | undefined;
   private readonly scheme: ZoneKeyScheme;
   private readonly state: ZoneState;
-  private watcher: StoreWatcher | undefined;
+  private readonly stream: string;
+  private mode: SyncMode = 'keyspace';
+  private sub: Redis | undefined;
+  private reader: Redis | undefined;
+  private timers: NodeJS.Timeout[] = [];
+  private stopping = false;
+  /** Last stream entry applied (or the stream's end when the last full read began). */
+  private lastId = '0-0';
+  private readonly rereads = new Set<Reread>();
+  /** Keyspace events not yet explained by a stream entry: key → when the first arrived, and our stream position then. */
+  private readonly pendingEvents = new Map<string, { at: number; from: string }>();
+  /** Key → when a stream entry for it was last applied. */
+  private readonly streamTouched = new Map<string, number>();
+  private fullRunning: Promise<void> | undefined;
+  private fullAgain = false;
+  private failures = 0;
+  /** Replication: whether the local store reflects its master now, and the link generation. */
+  private linkOk = true;
+  private linkGen = 0;
+  private syncedGen = -1;
+  private readonly stats = { fullSyncs: 0, keyRereads: 0, fieldReads: 0, streamEntries: 0, errors: 0, longestApplyMs: 0 };
 
   constructor(
-    private readonly store: Pick<StoreCapability, 'watch'>,
+    private readonly store: ZoneStore,
     private readonly opts: ZoneCacheOptions,
   ) {
     this.scheme = { prefix: opts.keyPrefix, suffix: opts.keySuffix, zones: opts.zones };
+    this.stream = opts.changeStream ?? CHANGE_STREAM;
     this.state = new ZoneState(this.scheme, opts.ttl, (key, field, issue) => opts.log.warn({ key, field, issue }, 'skipped part of a DNS record'), opts.wildcards ?? 'coredns');
   }
 
-  /** The current snapshot. Replaced as a whole on every change, never mutated. */
+  /** The current snapshot. Its zones change in place, synchronously, between queries. */
   get view(): ZoneView {
     return this.state.view;
   }
 
-  get mode(): SyncMode {
-    return this.watcher?.status().mode ?? 'keyspace';
+  /** True once the view reflects a full read made while the store was in sync with its master (always, on a master). */
+  get ready(): boolean {
+    return this.linkOk && this.syncedGen === this.linkGen;
   }
 
   /**
-   * Loads every zone hash, then follows changes. Resolves once loaded.
+   * Loads every zone hash, then follows changes. Resolves once loaded, and on a replica once that
+   * load followed a completed sync, or after `syncWaitMs` without one (then `ready` stays false
+   * until it happens).
    * @throws ERR_UNAVAILABLE when the first load fails: serving empty zones would hand out
    * NXDOMAINs that resolvers cache, so better not to start.
    */
-  async start(): Promise<void> {
-    if (this.watcher !== undefined) return;
-    const { scheme, opts } = this;
-    this.watcher = await this.store.watch(
-      {
-        patterns: zoneKeyPatterns(scheme),
-        kind: 'hash',
-        // The globs also match `xgateway.tf.`, which is not below `gateway.tf`.
-        accept: (key) => zoneOfKey(key, scheme) !== undefined,
-        resyncMs: opts.resyncMs,
-        pollMs: opts.pollMs,
-        log: opts.log,
-      },
-      // A full batch holds every key, so ZoneState re-parses only the fields whose text changed.
-      (batch) => {
-        if (this.state.apply(batch.changes)) this.onChange?.();
-      },
-    );
+  async start(syncWaitMs = 0): Promise<void> {
+    try {
+      const redis = this.store.redis;
+      if (await this.enableNotifications(redis)) await this.subscribe(redis);
+      else this.mode = 'poll';
+      await this.checkReplication();
+      this.lastId = await this.streamEnd(redis);
+      await this.fullRead();
+    } catch (cause) {
+      await this.stop();
+      throw new PlexusError('ERR_UNAVAILABLE', `could not read the zones from the store: ${(cause as Error).message}`, { cause });
+    }
+    if (this.stats.fullSyncs === 0) {
+      await this.stop();
+      throw new PlexusError('ERR_UNAVAILABLE', `could not read ${zoneKeyPatterns(this.scheme).join(' ')} from the store`);
+    }
+    const every = (ms: number, fn: () => void): void => void this.timers.push(setInterval(fn, ms).unref());
+    every(this.mode === 'poll' ? (this.opts.pollMs ?? 1000) : (this.opts.resyncMs ?? 30_000), () => this.requestFull());
+    every(REPLICATION_CHECK_MS, () => void this.checkReplication().catch(() => (this.linkOk = false)));
+    this.reader = this.store.duplicate();
+    void this.followStream(this.reader);
+    if (this.mode === 'poll') this.opts.log.warn({ everyMs: this.opts.pollMs ?? 1000 }, 'store has no keyspace notifications and refused CONFIG SET: re-scanning periodically');
+    // A replica whose master comes from a private network has none yet: nothing to wait for.
+    const deadline = Date.now() + (this.store.replicaOfNetwork === undefined ? syncWaitMs : 0);
+    while (!this.ready && Date.now() < deadline && !this.stopping) await new Promise((r) => setTimeout(r, 20));
+    if (!this.ready) this.opts.log.warn({ syncWaitMs }, 'dns serving the local copy before the replica completed a sync with its master (status: cache.ready false)');
   }
 
   async stop(): Promise<void> {
-    const watcher = this.watcher;
-    this.watcher = undefined;
-    await watcher?.stop();
+    this.stopping = true;
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    const conns = [this.sub, this.reader];
+    this.sub = this.reader = undefined;
+    // disconnect, not quit: the reader may be blocked in XREAD.
+    for (const c of conns) c?.disconnect();
+    await this.fullRunning?.catch(() => undefined);
   }
 
-  /** Numbers for `status()`. */
-  status(): Record<string, unknown> {
-    const w = this.watcher?.status();
-    return { mode: w?.mode ?? this.mode, ...this.state.counts(), fullSyncs: w?.fullSyncs ?? 0, keyReads: w?.keyReads ?? 0, errors: w?.errors ?? 0 };
+  /** Numbers for `status()`; the lag is asked of the store. */
+  async status(): Promise<Record<string, unknown>> {
+    let lag: { changes: number; ms: number } | undefined;
+    try {
+      const pending = (await this.store.redis.xrange(this.stream, `(${this.lastId}`, '+', 'COUNT', 10_000)) as [string, string[]][];
+      lag = { changes: pending.length, ms: pending.length === 0 ? 0 : Math.max(0, Date.now() - idMs(pending[0]![0])) };
+    } catch {
+      // The store is down: the lag is unknown.
+    }
+    return { mode: this.mode, ready: this.ready, ...this.state.counts(), ...this.stats, lastStreamId: this.lastId, ...(lag === undefined ? {} : { lag }) };
   }
+
+  /**
+   * Needs `K` plus generic, expiry and hash events (`A` has them all); turns them on when it may.
+   * @returns false when the store refuses (CONFIG renamed or not permitted): poll instead.
+   */
+  private async enableNotifications(redis: Redis): Promise<boolean> {
+    try {
+      const flags = ((await redis.config('GET', 'notify-keyspace-events')) as string[])[1] ?? '';
+      const has = (c: string): boolean => flags.includes(c) || (flags.includes('A') && 'g$lshzxetd'.includes(c));
+      if (has('K') && has('g') && has('x') && has('h')) return true;
+      await redis.config('SET', 'notify-keyspace-events', `${flags.replace(/[KA]/g, '')}KA`);
+      this.opts.log.info({ was: flags }, 'enabled keyspace notifications on the store (notify-keyspace-events KA)');
+      return true;
+    } catch (err) {
+      if ((err as Error).name !== 'ReplyError') throw err;
+      return false;
+    }
+  }
+
+  private async subscribe(redis: Redis): Promise<void> {
+    const sub = this.store.duplicate();
+    this.sub = sub;
+    sub.options.autoResubscribe = false;
+    const prefix = `__keyspace@${(redis.options.db as number | undefined) ?? 0}__:`;
+    const channels = zoneKeyPatterns(this.scheme).map((p) => prefix + p);
+    sub.on('pmessage', (_p: string, channel: string) => this.keyEvent(channel.slice(prefix.length)));
+    let readies = 0;
+    sub.on('ready', () => {
+      if (readies++ === 0 || this.stopping) return;
+      // Events were lost while the link was down: everything is read again.
+      sub.psubscribe(...channels).then(
+        () => this.requestFull(),
+        (err: unknown) => this.opts.log.debug({ err }, 'dns: resubscribing failed; retried on the next reconnect'),
+      );
+    });
+    await sub.psubscribe(...channels);
+  }
+
+  private keyEvent(key: string): void {
+    if (zoneOfKey(key, this.scheme) === undefined) return;
+    if (!this.pendingEvents.has(key)) this.pendingEvents.set(key, { at: Date.now(), from: this.lastId });
+    if (this.pendingEvents.size > MAX_PENDING_EVENTS) {
+      this.pendingEvents.clear();
+      this.requestFull();
+      return;
+    }
+    if (!this.explaining) {
+      this.explaining = true;
+      setImmediate(() => void this.explainEvents().finally(() => (this.explaining = false)));
+    }
+  }
+  private explaining = false;
+
+  /**
+   * The gateway writes a field and its stream entry in one script, so when the event arrives the
+   * entry is in the stream already: events whose key a pending entry names are the stream's to
+   * apply; the others (hand-written changes) re-read their hash.
+   */
+  private async explainEvents(): Promise<void> {
+    while (this.pendingEvents.size > 0 && !this.stopping) {
+      const events = [...this.pendingEvents];
+      this.pendingEvents.clear();
+      let from = events[0]![1].from;
+      for (const [, e] of events) if (compareIds(e.from, from) < 0) from = e.from;
+      let named = new Set<string>();
+      try {
+        const pending = (await this.store.redis.xrange(this.stream, `(${from}`, '+', 'COUNT', STREAM_BATCH)) as [string, string[]][];
+        named = new Set(pending.map(([, kv]) => kv[kv.indexOf('k') + 1]!));
+      } catch (err) {
+        this.failed(err);
+        return;
+      }
+      // An entry applied just before its event arrived has left `pending` already.
+      const unexplained = events.filter(([key, e]) => !named.has(key) && (this.streamTouched.get(key) ?? 0) < e.at - APPLIED_JUST_BEFORE_MS).map(([key]) => key);
+      if (unexplained.length > 0) await this.reread(unexplained, false).catch((err: unknown) => this.failed(err));
+    }
+  }
+
+  /**
+   * On a replica, a full sync from the master replaces the data without any keyspace event: a link
+   * seen down (or syncing) and up again, or a new replication id, starts a full re-read.
+   */
+  private async checkReplication(): Promise<void> {
+    if (this.stopping) return;
+    const info = await this.store.redis.info('replication');
+    const field = (name: string): string => new RegExp(`^${name}:(.*?)\\r?$`, 'm').exec(info)?.[1] ?? '';
+    const replica = field('role') === 'slave';
+    const ok = !replica || (field('master_link_status') === 'up' && field('master_sync_in_progress') !== '1');
+    const id = `${field('role')} ${field('master_replid')}`;
+    if (ok && (!this.linkOk || id !== this.replId)) {
+      this.linkGen++;
+      if (this.replId !== undefined) this.requestFull();
+    }
+    this.linkOk = ok;
+    this.replId = id;
+  }
+  private replId: string | undefined;
+
+  private requestFull(): void {
+    if (this.stopping) return;
+    if (this.fullRunning !== undefined) {
+      this.fullAgain = true;
+      return;
+    }
+    this.fullRunning = this.fullRead()
+      .catch((err: unknown) => this.failed(err))
+      .finally(() => {
+        this.fullRunning = undefined;
+        if (this.fullAgain) {
+          this.fullAgain = false;
+          this.requestFull();
+        }
+      });
+  }
+
+  private failed(err: unknown): void {
+    if (this.stopping) return;
+    this.stats.errors++;
+    if (this.failures++ === 0) this.opts.log.warn({ err: (err as Error).message }, 'reading the zones from the store failed; keeping the last good copy and retrying');
+    setTimeout(() => this.requestFull(), Math.min(RETRY_MIN_MS * 2 ** (this.failures - 1), RETRY_MAX_MS)).unref();
+  }
+
+  /** Every zone hash, chunk by chunk, diffed against what we hold. */
+  private async fullRead(): Promise<void> {
+    const gen = this.linkGen;
+    const redis = this.store.redis;
+    // A stream that went back (a replica now following another master) would never reach our id.
+    const end = await redis.xrevrange(this.stream, '+', '-', 'COUNT', 1).then((l) => l[0]?.[0] ?? '0-0');
+    if (compareIds(end, this.lastId) < 0) this.lastId = end;
+    const keys = new Set<string>(this.state.keys());
+    for (const pattern of zoneKeyPatterns(this.scheme)) {
+      let cursor = '0';
+      do {
+        const [next, batch] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_CHUNK, 'TYPE', 'hash');
+        cursor = next;
+        for (const k of batch) if (zoneOfKey(k, this.scheme) !== undefined) keys.add(k);
+      } while (cursor !== '0' && !this.stopping);
+    }
+    await this.reread([...keys], true);
+    if (this.stopping) return;
+    this.stats.fullSyncs++;
+    if (this.failures > 0) this.opts.log.info('reading the zones from the store works again');
+    this.failures = 0;
+    this.syncedGen = gen;
+  }
+
+  /** Re-reads whole hashes by HSCAN; fields held but not seen (nor written meanwhile) are gone. */
+  private async reread(keys: string[], full: boolean): Promise<void> {
+    const r: Reread = { keys: new Set(keys), seen: new Map() };
+    this.rereads.add(r);
+    try {
+      const redis = this.store.redis;
+      for (const key of keys) {
+        if (!full) this.stats.keyRereads++;
+        let cursor = '0';
+        do {
+          const [next, flat] = await redis.hscan(key, cursor, 'COUNT', CHUNK);
+          if (this.stopping) return;
+          cursor = next;
+          const fields = new Map<string, string | undefined>();
+          for (let i = 0; i + 1 < flat.length; i += 2) fields.set(flat[i]!, flat[i + 1]!);
+          this.applyFields(key, fields);
+        } while (cursor !== '0');
+        // Fields held but not seen are gone: found in slices, so a zone of a million fields does
+        // not hold the event loop either (a Map iterator stays valid across changes); a field
+        // written meanwhile is marked seen by applyFields.
+        const seen = r.seen.get(key);
+        let gone: string[] = [];
+        let n = 0;
+        for (const f of this.state.fields(key)) {
+          if (seen === undefined || !seen.has(f)) gone.push(f);
+          if (++n % CHUNK_SCAN_FIELDS === 0) await new Promise((resolve) => setImmediate(resolve));
+          if (this.stopping) return;
+        }
+        if (seen !== undefined) gone = gone.filter((f) => !seen.has(f));
+        // Deleted from the reread's bookkeeping first: these deletions are not "seen".
+        r.keys.delete(key);
+        if (gone.length > 0) this.applyFields(key, new Map(gone.map((f) => [f, undefined])));
+      }
+    } finally {
+      this.rereads.delete(r);
+    }
+  }
+
+  /** Applies read fields, notes them for re-reads in progress, and tells the answer cache. */
+  private applyFields(key: string, fields: Map<string, string | undefined>): void {
+    const started = performance.now();
+    for (const r of this.rereads) {
+      if (!r.keys.has(key)) continue;
+      let seen = r.seen.get(key);
+      if (seen === undefined) r.seen.set(key, (seen = new Set()));
+      for (const [f, v] of fields) if (v !== undefined) seen.add(this.state.fieldName(f));
+    }
+    const change = this.state.applyFields(key, fields);
+    if (change !== undefined) this.onChange?.(change);
+    // From the first load on: before it, nothing is served.
+    if (this.stats.fullSyncs > 0) this.stats.longestApplyMs = Math.max(this.stats.longestApplyMs, Math.round(performance.now() - started));
+  }
+
+  /** The id of the stream's last entry ('0-0' when there is none): what a full read covers. */
+  private async streamEnd(redis: Redis): Promise<string> {
+    const last = (await redis.xrevrange(this.stream, '+', '-', 'COUNT', 1)) as [string, string[]][];
+    return last[0]?.[0] ?? '0-0';
+  }
+
+  /** Follows the change stream on its own connection (XREAD blocks) and reads the fields it names. */
+  private async followStream(reader: Redis): Promise<void> {
+    let failures = 0;
+    while (!this.stopping) {
+      try {
+        const got = (await reader.xread('COUNT', STREAM_BATCH, 'BLOCK', 1000, 'STREAMS', this.stream, this.lastId)) as [string, [string, string[]][]][] | null;
+        failures = 0;
+        const entries = got?.[0]?.[1] ?? [];
+        if (entries.length === 0 || this.stopping) continue;
+        await this.applyEntries(entries);
+      } catch (err) {
+        if (this.stopping) return;
+        this.stats.errors++;
+        if (failures++ === 0) this.opts.log.warn({ err: (err as Error).message }, 'reading the change stream failed; retrying');
+        await new Promise((r) => setTimeout(r, Math.min(RETRY_MIN_MS * 2 ** (failures - 1), RETRY_MAX_MS)));
+      }
+    }
+  }
+
+  private async applyEntries(entries: [string, string[]][]): Promise<void> {
+    const wanted = new Map<string, Set<string>>();
+    for (const [, kv] of entries) {
+      let key: string | undefined;
+      let field: string | undefined;
+      for (let i = 0; i + 1 < kv.length; i += 2) {
+        if (kv[i] === 'k') key = kv[i + 1];
+        else if (kv[i] === 'f') field = kv[i + 1];
+      }
+      if (key === undefined || field === undefined || zoneOfKey(key, this.scheme) === undefined) continue;
+      let set = wanted.get(key);
+      if (set === undefined) wanted.set(key, (set = new Set()));
+      set.add(field);
+    }
+    const p = this.store.redis.pipeline();
+    // Entries trimmed away after `lastId` were never read: then only a full read is complete.
+    p.xinfo('STREAM', this.stream);
+    const order: [string, string][] = [];
+    for (const [key, fields] of wanted) {
+      for (const f of fields) {
+        p.hget(key, f);
+        order.push([key, f]);
+      }
+    }
+    const results = (await p.exec()) ?? [];
+    if (this.stopping) return;
+    const info = results[0]?.[1] as unknown[] | undefined;
+    const deleted = info === undefined ? undefined : (info[info.indexOf('max-deleted-entry-id') + 1] as string | undefined);
+    if (deleted !== undefined && compareIds(deleted, this.lastId) > 0) this.requestFull();
+    const byKey = new Map<string, Map<string, string | undefined>>();
+    order.forEach(([key, f], i) => {
+      const [err, v] = results[i + 1] ?? [new Error('no reply'), null];
+      if (err !== null) throw err;
+      let m = byKey.get(key);
+      if (m === undefined) byKey.set(key, (m = new Map()));
+      m.set(f, (v as string | null) ?? undefined);
+    });
+    const now = Date.now();
+    for (const [key, fields] of byKey) {
+      this.stats.fieldReads += fields.size;
+      this.streamTouched.set(key, now);
+      this.applyFields(key, fields);
+    }
+    this.stats.streamEntries += entries.length;
+    this.lastId = entries[entries.length - 1]![0];
+  }
+}
+
+/** Milliseconds part of a stream id (`1700000000000-3`). */
+function idMs(id: string): number {
+  return Number(id.slice(0, id.indexOf('-')));
+}
+
+/** Orders stream ids numerically (`ms-seq`). */
+function compareIds(a: string, b: string): number {
+  const [am, as] = a.split('-').map(BigInt) as [bigint, bigint];
+  const [bm, bs] = b.split('-').map(BigInt) as [bigint, bigint];
+  return am !== bm ? (am < bm ? -1 : 1) : as === bs ? 0 : as < bs ? -1 : 1;
 }

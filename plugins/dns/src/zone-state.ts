@@ -1,12 +1,13 @@
 import { parseRecords, type NodeRecords } from './records.js';
 import { foldCase, normalizeName, zoneOfKey, type ZoneKeyScheme } from '@plexus/core';
 import type { WildcardRules } from './config.js';
-import { buildView, buildZone, type Zone, type ZoneView } from './zone.js';
+import { buildView, LiveZone, type ZoneView } from './zone.js';
 
 /**
- * The zone hashes as last read from the store, and the view built from them. Pure in-memory:
- * the store side (ZoneCache) hands it what it read; only fields whose raw value changed are
- * parsed again, and only the zones they belong to are rebuilt.
+ * The zone hashes as last read from the store, and the view built from them. Pure in-memory: the
+ * store side (ZoneCache) hands it what it read, whole hashes or single fields; only fields whose
+ * raw value changed are parsed again, and a zone held in one hash (the usual case) has its indexes
+ * updated field by field, so a change costs work in proportion to the change, not to the zone.
  */
 
 /** Per store key: its raw field values (to re-parse only what changed) and the parsed records. */
@@ -16,16 +17,26 @@ interface KeyState {
   nodes: Map<string, NodeRecords>;
 }
 
+/** What a change did to the answers, so the answer cache drops only those it may have changed. */
+export interface ViewChange {
+  /** Names (lowercase, no trailing dot) whose own field changed. */
+  names: string[];
+  /** The set of zones changed: any answer may differ. */
+  all: boolean;
+}
+
 /** Distinct skipped-record warnings remembered, so each is logged once (bounded memory). */
 const MAX_WARNED = 10_000;
 
 export class ZoneState {
-  /** The current snapshot. Replaced as a whole on every change, never mutated. */
+  /** The current snapshot: its zones change in place, synchronously; replaced when the set of zones changes. */
   view: ZoneView;
   /** When the view last changed (ms since the epoch), 0 before the first change. */
   lastChange = 0;
   private readonly keysByName = new Map<string, KeyState>();
-  private readonly zones = new Map<string, Zone>();
+  /** Keys holding each zone: two under `rfc4592` when `Gateway.TF.` and `gateway.tf.` both exist. */
+  private readonly keysOfZone = new Map<string, Set<string>>();
+  private readonly zones = new Map<string, LiveZone>();
   private readonly warned = new Set<string>();
 
   /**
@@ -48,6 +59,11 @@ export class ZoneState {
     return this.keysByName.keys();
   }
 
+  /** Fields currently held for `key` (as normalized for the rules). */
+  fields(key: string): IterableIterator<string> {
+    return (this.keysByName.get(key)?.raw ?? new Map<string, string>()).keys();
+  }
+
   /** Sizes for status. */
   counts(): { keys: number; zones: number; records: number; lastChange: number } {
     let records = 0;
@@ -56,72 +72,95 @@ export class ZoneState {
   }
 
   /**
-   * Merges hashes as read from the store (undefined: the key is gone) and rebuilds the view
-   * when anything changed. @returns whether the view changed.
+   * Merges whole hashes as read from the store (undefined: the key is gone). @returns whether the
+   * view changed.
    */
   apply(read: Map<string, Record<string, string> | undefined>): boolean {
-    const touched = new Set<string>();
-    for (const [key, hash] of read) {
-      const zone = zoneOfKey(key, this.scheme)!;
-      if (this.rules === 'coredns' && !this.exactKey(key)) continue;
-      const old = this.keysByName.get(key);
-      if (hash === undefined) {
-        if (old !== undefined) {
-          this.keysByName.delete(key);
-          touched.add(zone);
-        }
-        continue;
-      }
-      const state: KeyState = old ?? { zone, raw: new Map(), nodes: new Map() };
-      if (this.updateKey(key, state, hash)) touched.add(zone);
-      this.keysByName.set(key, state);
-    }
-    if (touched.size > 0) this.rebuild(touched);
-    return touched.size > 0;
-  }
-
-  /** Re-parses only fields whose raw value changed. @returns whether anything changed. */
-  private updateKey(key: string, state: KeyState, hash: Record<string, string>): boolean {
     let changed = false;
-    const fields = new Set<string>();
-    for (const [rawField, value] of Object.entries(hash)) {
-      const field = rawField === '@' || this.rules === 'coredns' ? rawField : normalizeName(rawField);
-      if (field === '') continue;
-      fields.add(field);
-      if (state.raw.get(field) === value) continue;
-      changed = true;
-      state.raw.set(field, value);
-      const parsed = parseRecords(value, this.ttl, state.zone);
-      for (const issue of parsed.issues) this.warnOnce(key, rawField, issue);
-      state.nodes.set(field, parsed.records);
-    }
-    for (const field of [...state.raw.keys()]) {
-      if (fields.has(field)) continue;
-      state.raw.delete(field);
-      state.nodes.delete(field);
-      changed = true;
+    for (const [key, hash] of read) {
+      const fields = new Map<string, string | undefined>(Object.entries(hash ?? {}));
+      const seen = new Set<string>();
+      for (const f of fields.keys()) seen.add(this.fieldName(f));
+      for (const f of this.fields(key)) if (!seen.has(f)) fields.set(f, undefined);
+      if (this.applyFields(key, fields) !== undefined) changed = true;
     }
     return changed;
   }
 
-  private rebuild(touched: Set<string>): void {
-    // One pass over the keys: a full load touches every zone, and there may be thousands.
-    const byZone = new Map<string, KeyState[]>();
-    for (const s of this.keysByName.values()) {
-      if (!touched.has(s.zone)) continue;
-      const list = byZone.get(s.zone);
-      if (list === undefined) byZone.set(s.zone, [s]);
-      else list.push(s);
+  /**
+   * Sets (or, for undefined, deletes) single fields of `key`; fields not named are kept.
+   * @returns what changed, or undefined when nothing did.
+   */
+  applyFields(key: string, fields: Map<string, string | undefined>): ViewChange | undefined {
+    const zone = zoneOfKey(key, this.scheme);
+    if (zone === undefined || (this.rules === 'coredns' && !this.exactKey(key))) return undefined;
+    const wasHeld = this.keysByName.has(key);
+    const state = this.keysByName.get(key) ?? { zone, raw: new Map<string, string>(), nodes: new Map<string, NodeRecords>() };
+    const done: { field: string; kind: 'added' | 'removed' | 'updated' }[] = [];
+    for (const [rawField, value] of fields) {
+      const field = this.fieldName(rawField);
+      if (field === '') continue;
+      const had = state.raw.get(field);
+      if (value === undefined) {
+        if (had === undefined) continue;
+        state.raw.delete(field);
+        state.nodes.delete(field);
+        done.push({ field, kind: 'removed' });
+        continue;
+      }
+      if (had === value) continue;
+      state.raw.set(field, value);
+      const parsed = parseRecords(value, this.ttl, zone);
+      for (const issue of parsed.issues) this.warnOnce(key, rawField, issue);
+      state.nodes.set(field, parsed.records);
+      done.push({ field, kind: had === undefined ? 'added' : 'updated' });
     }
-    for (const name of touched) {
-      // Two keys may name one zone (`Gateway.TF.` and `gateway.tf.`): their fields are merged.
-      const nodes = new Map<string, NodeRecords>();
-      for (const s of byZone.get(name) ?? []) for (const [f, n] of s.nodes) nodes.set(f, n);
-      if (nodes.size === 0) this.zones.delete(name);
-      else this.zones.set(name, buildZone(name, nodes, this.ttl, this.rules));
+    if (done.length === 0) return undefined;
+
+    let owners = this.keysOfZone.get(zone);
+    const held = state.raw.size > 0;
+    if (held && !wasHeld) {
+      this.keysByName.set(key, state);
+      if (owners === undefined) this.keysOfZone.set(zone, (owners = new Set()));
+      owners.add(key);
+    } else if (!held) {
+      this.keysByName.delete(key);
+      owners?.delete(key);
+      if (owners?.size === 0) this.keysOfZone.delete(zone);
     }
-    this.view = buildView(this.zones.values(), this.scheme.zones, this.ttl, this.rules);
+    const live = this.zones.get(zone);
+    let all = false;
+    if (held === wasHeld && live !== undefined && live.nodes === state.nodes) {
+      const of = (kind: string): string[] => done.filter((d) => d.kind === kind).map((d) => d.field);
+      live.addedMany(of('added'));
+      live.removedMany(of('removed'));
+      for (const f of of('updated')) live.updated(f);
+    } else all = this.rebuildZone(zone);
     this.lastChange = Date.now();
+    const names = done.map((d) => foldCase(d.field === '@' ? zone : `${d.field}.${zone}`));
+    return { names, all };
+  }
+
+  /** Builds `zone` again from the keys holding it. @returns whether the set of zones changed. */
+  private rebuildZone(zone: string): boolean {
+    const owners = [...(this.keysOfZone.get(zone) ?? [])].map((k) => this.keysByName.get(k)!);
+    const existed = this.zones.has(zone);
+    if (owners.length === 0) this.zones.delete(zone);
+    else if (owners.length === 1) this.zones.set(zone, new LiveZone(zone, owners[0]!.nodes, this.ttl, this.rules));
+    else {
+      // Two keys name one zone (`Gateway.TF.` and `gateway.tf.`): their fields are merged into a copy.
+      const nodes = new Map<string, NodeRecords>();
+      for (const s of owners) for (const [f, n] of s.nodes) nodes.set(f, n);
+      this.zones.set(zone, new LiveZone(zone, nodes, this.ttl, this.rules));
+    }
+    // The view holds the zone objects: a new one (or one fewer) needs a new view.
+    this.view = buildView(this.zones.values(), this.scheme.zones, this.ttl, this.rules);
+    return existed !== this.zones.has(zone);
+  }
+
+  /** A field as held: as stored under `coredns`, lowercased under `rfc4592`. */
+  fieldName(rawField: string): string {
+    return rawField === '@' || this.rules === 'coredns' ? rawField : normalizeName(rawField);
   }
 
   /** The key CoreDNS would ask for: its zone part already lowercase (CoreDNS lowercases the query). */

@@ -17,6 +17,9 @@ test('defaults', () => {
     maxUdpPayload: 1232,
     resyncIntervalMs: 30000,
     wildcards: 'coredns',
+    answerCacheSize: 20000,
+    syncWaitMs: 10000,
+    changeStream: 'gateway:zone-changes',
     tcp: { maxConnections: 512, maxPerIp: 32, queryTimeoutMs: 5000, idleTimeoutMs: 10000 },
   });
   assert.equal(DnsConfigSchema.parse({ zones: ['gateway.tf'], wildcards: 'rfc4592' }).wildcards, 'rfc4592');

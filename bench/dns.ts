@@ -17,10 +17,12 @@ import { percentile } from './lib/stats.js';
  *  (a) QPS and latency with dnsperf against our dns plugin and against knotd serving the same
  *      names from a zone file; (b) propagation from an acknowledged domain_register_a on the
  *      explorer to the new answer from a DNS node that reads a replica; (c) DNS node RSS with
- *      100,000 records. Never fails on a number.
+ *      100,000 records; (d) per zone size of `--scale` (100k and 1M records): a fixed query rate
+ *      with a fixed-rate stream of registrations, p50/p99/p99.9 and lost queries beside knotd,
+ *      propagation p50/p99, event-loop stalls and bytes per record. Never fails on a number.
  */
 const ZONE = 'gateway.tf';
-const USAGE = 'usage: node bench/dist/dns.js [--names N] [--seconds S] [--changes N] [--json]\n';
+const USAGE = 'usage: node bench/dist/dns.js [--names N] [--seconds S] [--changes N] [--scale N,N] [--rate CHANGES/S] [--qrate QPS] [--json]\n';
 
 function ipOf(i: number): string {
   return `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
@@ -61,10 +63,10 @@ async function startKnot(dir: string, names: number): Promise<{ port: number; ch
   return { port, child };
 }
 
-async function waitAnswer(port: number, name: string, ip: string): Promise<void> {
+async function waitAnswer(port: number, name: string, ip: string, deadlineMs = 60_000): Promise<void> {
   const poller = new DnsPoller('127.0.0.1', port);
   try {
-    await poller.waitFor(name, ip, 60_000);
+    await poller.waitFor(name, ip, deadlineMs);
   } finally {
     poller.close();
   }
@@ -135,10 +137,132 @@ async function propagationSection(dir: string, changes: number): Promise<number[
   return times.sort((a, b) => a - b);
 }
 
+/** The dns plugin's block of `plexus status --json` (event-loop delay, view lag, cache sizes). */
+async function dnsStatus(configFile: string): Promise<Record<string, any>> {
+  const { execFile } = await import('node:child_process');
+  const { PLEXUS_BIN } = await import('./lib/plexus-node.js');
+  const out = await new Promise<string>((res, rej) => execFile(PLEXUS_BIN, ['status', '--config', configFile, '--json'], (err, stdout) => (err ? rej(err) : res(stdout))));
+  const find = (o: unknown): Record<string, any> | undefined => {
+    if (o === null || typeof o !== 'object') return undefined;
+    const r = o as Record<string, any>;
+    if ('eventLoopDelayMs' in r) return r;
+    for (const v of Object.values(r)) {
+      const f = find(v);
+      if (f !== undefined) return f;
+    }
+    return undefined;
+  };
+  return find(JSON.parse(out)) ?? {};
+}
+
+interface ScaleResult {
+  records: number;
+  changes: number;
+  rate: number;
+  qrate: number;
+  plexus: DnsperfResult;
+  knotd: DnsperfResult;
+  propagation: { p50Ms: number; p99Ms: number; maxMs: number };
+  rssMb: { idle?: number; loaded?: number; afterLoad?: number };
+  bytesPerRecord?: number;
+  eventLoopMaxMs?: number;
+  longestApplyMs?: number;
+  readyMs: number;
+}
+
+/**
+ * A zone of `records` names on the explorer's store, a DNS node on a replica, and for `seconds`
+ * a fixed query rate (dnsperf -Q) while names are registered at a fixed rate through the gateway
+ * (open loop); knotd serves the same zone under the same query rate in the same run.
+ */
+async function scaleSection(dir: string, records: number, seconds: number, rate: number, qrate: number): Promise<ScaleResult> {
+  const master = await freePort();
+  const explorerCfg = await nodeConfig(dir, `explorer-${records}`, `  store: { port: ${master}, fsync: always, password: ${STORE_PASSWORD} }\n  phonebook: {}\n  gateway: { zones: [${ZONE}] }\n`);
+  const dnsPort = await freePort();
+  const dnsCfg = await nodeConfig(dir, `dns-${records}`, `  store: { mode: replica, port: ${await freePort()}, replicaOf: { host: 127.0.0.1, port: ${master}, password: ${STORE_PASSWORD} } }\n  dns: { listen: ['127.0.0.1:${dnsPort}'], zones: [${ZONE}] }\n`);
+  const explorer = await PlexusProcess.start(explorerCfg, { logLevel: 'info' });
+  const redis = new Redis({ host: '127.0.0.1', port: master, password: STORE_PASSWORD });
+  let dns: PlexusProcess | undefined;
+  let knot: { port: number; child: ChildProcess } | undefined;
+  const key = generateKeyPair();
+  let client: RpcClient | undefined;
+  try {
+    // An empty zone first, so the node's own RSS can be told from the records'.
+    await redis.hset(`${ZONE}.`, '@', JSON.stringify({ soa: { ttl: 300, mbox: `hostmaster.${ZONE}.`, ns: `ns1.${ZONE}.`, refresh: 86400, retry: 7200, expire: 3600, minttl: 300 } }));
+    const started = performance.now();
+    dns = await PlexusProcess.start(dnsCfg, { logLevel: 'info' });
+    const readyMs = performance.now() - started;
+    const idle = memoryMb(dns.pid)?.rss;
+    await fill(redis, 0, records);
+    // Written by hand (no stream entries), as an operator's bulk import would be.
+    await waitAnswer(dnsPort, `n${records - 1}.${ZONE}`, ipOf(records - 1), 600_000);
+    const loaded = memoryMb(dns.pid)?.rss;
+    knot = await startKnot(dir, records);
+    await waitAnswer(knot.port, `n${records - 1}.${ZONE}`, ipOf(records - 1), 600_000);
+    const file = await queryFile(dir, Math.min(records, 100_000));
+    const { multiaddrs } = await (await import('./lib/plexus-node.js')).plexusId(explorerCfg);
+    client = await RpcClient.connect(multiaddrs[0]!, { key });
+    await client.call('/plexus/phonebook/1', 'name_register', { name: 'bench', email: 'bench@example.org', pubkey: toHex(key.publicKey), wallet_name: '' }, { signed: true });
+    // Open loop: a change every 1/rate s whatever the previous ones are doing.
+    const times: number[] = [];
+    const inflight: Promise<void>[] = [];
+    let i = 0;
+    const c = client;
+    const timer = setInterval(() => {
+      const n = i++;
+      inflight.push(
+        (async () => {
+          const poller = new DnsPoller('127.0.0.1', dnsPort);
+          try {
+            await c.call('/plexus/gateway/1', 'domain_register_a', { name: `s${n}.bench`, record_ip: [ipOf(n + 1)] }, { signed: true });
+            times.push(await poller.waitFor(`s${n}.bench.${ZONE}`, ipOf(n + 1), 30_000));
+          } finally {
+            poller.close();
+          }
+        })(),
+      );
+    }, 1000 / rate);
+    let ours: DnsperfResult;
+    try {
+      ours = await dnsperf({ host: '127.0.0.1', port: dnsPort, queryFile: file, seconds, rate: qrate, clients: 2, outstanding: 1000 });
+    } finally {
+      clearInterval(timer);
+    }
+    await Promise.all(inflight);
+    const st = await dnsStatus(dnsCfg);
+    const afterLoad = memoryMb(dns.pid)?.rss;
+    const knotResult = await dnsperf({ host: '127.0.0.1', port: knot.port, queryFile: file, seconds, rate: qrate, clients: 2, outstanding: 1000 });
+    times.sort((a, b) => a - b);
+    return {
+      records,
+      changes: times.length,
+      rate,
+      qrate,
+      plexus: ours,
+      knotd: knotResult,
+      propagation: { p50Ms: percentile(times, 50), p99Ms: percentile(times, 99), maxMs: times[times.length - 1] ?? NaN },
+      rssMb: { idle, loaded, afterLoad },
+      bytesPerRecord: idle === undefined || loaded === undefined ? undefined : ((loaded - idle) * 1024 * 1024) / records,
+      eventLoopMaxMs: st.eventLoopDelayMs?.max,
+      longestApplyMs: st.cache?.longestApplyMs,
+      readyMs,
+    };
+  } finally {
+    redis.disconnect();
+    await client?.close().catch(() => undefined);
+    if (knot !== undefined) {
+      process.kill(-knot.child.pid!, 'SIGTERM');
+      untrackProcessGroup(knot.child.pid!);
+    }
+    await dns?.stop().catch(() => undefined);
+    await explorer.stop().catch(() => undefined);
+  }
+}
+
 async function main(): Promise<void> {
   let v;
   try {
-    v = parseArgs({ options: { names: { type: 'string' }, seconds: { type: 'string' }, changes: { type: 'string' }, json: { type: 'boolean' } } }).values;
+    v = parseArgs({ options: { names: { type: 'string' }, seconds: { type: 'string' }, changes: { type: 'string' }, scale: { type: 'string' }, rate: { type: 'string' }, qrate: { type: 'string' }, json: { type: 'boolean' } } }).values;
   } catch (err) {
     usageError(`${(err as Error).message}\n${USAGE}`);
   }
@@ -146,14 +270,20 @@ async function main(): Promise<void> {
   const names = positiveNumber('names', v.names, 10_000);
   const seconds = positiveNumber('seconds', v.seconds, 10);
   const changes = positiveNumber('changes', v.changes, 200);
+  const rate = positiveNumber('rate', v.rate, 20);
+  const qrate = positiveNumber('qrate', v.qrate, 20_000);
+  const sizes = (v.scale ?? '100000,1000000').split(',').filter((x) => x !== '' && x !== '0').map((x) => positiveNumber('scale', x, 100_000));
   const dir = await makeTempDir('plexus-bench-dns-');
   const qps = await qpsSection(dir, names, seconds);
   const prop = await propagationSection(dir, changes);
+  const scale: ScaleResult[] = [];
+  for (const n of sizes) scale.push(await scaleSection(dir, n, seconds, rate, qrate));
   const out = {
     date: new Date().toISOString(),
     qps: { names, seconds, plexus: qps.ours, knotd: qps.knot, ratio: qps.ours.qps / qps.knot.qps },
     propagation: { changes, p50Ms: percentile(prop, 50), p99Ms: percentile(prop, 99), maxMs: prop[prop.length - 1] },
     rssMb: qps.rss,
+    scale,
   };
   const f = (n: number | undefined, d = 2): string => (n === undefined || Number.isNaN(n) ? '-' : n.toFixed(d));
   const table = [
@@ -165,6 +295,17 @@ async function main(): Promise<void> {
     `Propagation, ${changes} changes: domain_register_a acknowledged on the explorer -> answer from a replica DNS node`,
     `  p50 ${f(out.propagation.p50Ms)} ms   p99 ${f(out.propagation.p99Ms)} ms   max ${f(out.propagation.maxMs)} ms   (aim p99 < 100 ms)`,
     `DNS node RSS (MB): ${Object.entries(qps.rss).map(([k, val]) => `${k} ${f(val, 0)}`).join(', ')}   (aim < 150 MB with 100,000 records)`,
+    ...scale.flatMap((r) => [
+      `Zone of ${r.records} records on a replica DNS node, ${r.qrate} QPS offered for ${seconds} s while ${r.rate} names/s are registered through the gateway (open loop)`,
+      '  server        QPS        p50 ms   p99 ms   p99.9 ms   lost',
+      `  plexus dns    ${f(r.plexus.qps, 0).padStart(8)}   ${f(r.plexus.p50Ms, 3).padStart(6)}   ${f(r.plexus.p99Ms, 3).padStart(6)}   ${f(r.plexus.p999Ms, 3).padStart(8)}   ${r.plexus.lost}`,
+      `  knotd         ${f(r.knotd.qps, 0).padStart(8)}   ${f(r.knotd.p50Ms, 3).padStart(6)}   ${f(r.knotd.p99Ms, 3).padStart(6)}   ${f(r.knotd.p999Ms, 3).padStart(8)}   ${r.knotd.lost}   (static zone: no changes)`,
+      `  ratio p99 plexus/knotd: ${f(r.plexus.p99Ms / r.knotd.p99Ms)}   (aim p99 < 2 ms)`,
+      `  propagation of ${r.changes} changes: p50 ${f(r.propagation.p50Ms)} ms   p99 ${f(r.propagation.p99Ms)} ms   max ${f(r.propagation.maxMs)} ms   (aim p99 < 20 ms)`,
+      `  longest event-loop delay ${f(r.eventLoopMaxMs, 1)} ms, longest apply ${f(r.longestApplyMs, 0)} ms   (aim < 10 ms)`,
+      `  RSS MB: idle ${f(r.rssMb.idle, 0)}, loaded ${f(r.rssMb.loaded, 0)}, after the load ${f(r.rssMb.afterLoad, 0)}; ${f(r.bytesPerRecord, 0)} bytes per record   (aim < 150 MB at 100k, < 800 MB at 1M)`,
+      `  node ready (replica synced, view read) ${f(r.readyMs, 0)} ms after start`,
+    ]),
   ].join('\n');
   if (v.json === true) {
     process.stderr.write(`${table}\n`);

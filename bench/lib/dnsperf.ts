@@ -8,6 +8,8 @@ export interface DnsperfResult {
   lost: number;
   p50Ms: number;
   p99Ms: number;
+  /** 99.9th percentile: a stall of the server shows here first. */
+  p999Ms: number;
   avgMs: number;
 }
 
@@ -15,8 +17,10 @@ export interface DnsperfResult {
  * Runs `dnsperf -v` against one server and parses its summary plus the per-response latencies
  * (dnsperf itself prints only the average, so p50/p99 come from the `-v` lines).
  */
-export async function dnsperf(opts: { host: string; port: number; queryFile: string; seconds: number; clients?: number; outstanding?: number }): Promise<DnsperfResult> {
+export async function dnsperf(opts: { host: string; port: number; queryFile: string; seconds: number; clients?: number; outstanding?: number; rate?: number }): Promise<DnsperfResult> {
   const args = ['-s', opts.host, '-p', String(opts.port), '-d', opts.queryFile, '-l', String(opts.seconds), '-c', String(opts.clients ?? 4), '-q', String(opts.outstanding ?? 100), '-v'];
+  // A fixed offered rate (open loop): latency without the queueing a saturating client adds.
+  if (opts.rate !== undefined) args.push('-Q', String(opts.rate));
   const latencies: number[] = [];
   let summary = '';
   await new Promise<void>((resolve, reject) => {
@@ -49,5 +53,6 @@ export async function dnsperf(opts: { host: string; port: number; queryFile: str
     avgMs: num(/Average Latency \(s\):\s+([\d.]+)/) * 1000,
     p50Ms: percentile(latencies, 50),
     p99Ms: percentile(latencies, 99),
+    p999Ms: percentile(latencies, 99.9),
   };
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync, readdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { createRequire, enableCompileCache } from 'node:module';
 import { Command, CommanderError } from 'commander';
 
 /**
@@ -11,6 +11,10 @@ import { Command, CommanderError } from 'commander';
 const BUILTIN = new Set(['start', 'check-config', 'id', 'status', 'plugins', 'help']);
 
 async function main(argv: string[]): Promise<void> {
+  // Every command loads its modules after this line: compiled code is reused from the on-disk
+  // cache (os.tmpdir()/node-compile-cache, keyed by file content), which removes most of a
+  // one-shot command's start-up. Best effort: a read-only tmpdir only loses the speed-up.
+  enableCompileCache?.();
   // `plexus ... | head`: the reader went away; stop quietly, as other Unix tools do.
   for (const out of [process.stdout, process.stderr]) {
     out.on('error', (err: NodeJS.ErrnoException) => {

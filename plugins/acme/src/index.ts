@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import * as acme from 'acme-client';
-import { PlexusError, definePlugin, type PluginContext, type PluginInstance } from '@plexus/core';
+import { PlexusError, definePlugin, masterOnly, type PluginContext, type PluginInstance } from '@plexus/core';
 import { Challenges } from './challenges.js';
 import { AcmeConfigSchema, type AcmeConfig } from './config.js';
 import { ensureDir, readOptional, writeSecretFile } from './files.js';
@@ -51,7 +51,12 @@ export class AcmeService implements PluginInstance {
     const issuer = new Issuer(cfg.directory, join(ctx.dataDir, 'account.json'), accountKey, cfg.email, challenges, ctx.log);
     await sweepRequests(ctx.dataDir, issuer, ctx.log);
     const renewer = new Renewer(cfg, ctx.dataDir, issuer, ctx.node.publicKeyHex, ctx.log);
-    if (cfg.serveIssue) await ctx.rpc.serve(ACME_PROTOCOL, acmeMethods({ issuer, gateway: () => gateway!, dataDir: ctx.dataDir, log: ctx.log }));
+    if (cfg.serveIssue) {
+      // cert_issue writes challenge records into the store: in a sentinel group only the master
+      // takes it (a standby answers ERR_NOT_MASTER naming the master), like the gateway's writes.
+      const methods = acmeMethods({ issuer, gateway: () => gateway!, dataDir: ctx.dataDir, log: ctx.log });
+      await ctx.rpc.serve(ACME_PROTOCOL, store === undefined ? methods : masterOnly(methods, store));
+    }
     await renewer.start();
     this.running = { renewer, serving: cfg.serveIssue };
     ctx.log.info({ directory: cfg.directory, certificates: cfg.certificates.length, serveIssue: cfg.serveIssue }, 'acme: started');

@@ -7,27 +7,50 @@ const QTYPE_NAMES = new Map<number, string>(Object.entries(QTYPE).map(([name, co
 /** Answer latency buckets, in seconds: an in-memory answer takes microseconds, a forwarded one milliseconds. */
 const BUCKETS = [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.005, 0.025, 0.1, 0.5, 2];
 
+/** One answer in this many is timed into the latency histogram. */
+const LATENCY_SAMPLE = 8;
+
 /**
  * The DNS plugin's Prometheus metrics (`plexus_dns_*`): answers by query type and rcode, and the
  * time from a query's arrival to its answer. Both are read from the answer's own bytes, so the
  * responder stays untouched; types outside the known set count as `other` (a flood of random
  * types cannot grow the series).
+ *
+ * Cheap on the answer path, which is a few microseconds: a prom-client `inc`/`observe` costs about
+ * 0.5 µs each, and counting every answer through them took 22 % off the saturated QPS. So answers
+ * are counted in a plain map and added to the counter when it is scraped, and one answer in
+ * LATENCY_SAMPLE is timed (the histogram's `_count` is the number of timed answers).
  */
 export class DnsMetrics {
-  private readonly answers: Counter<'qtype' | 'rcode' | 'transport'>;
   private readonly latency: Histogram<'transport'>;
+  /** Answers not yet added to `responses_total`, by `transport|qtype|rcode` (bounded: the label sets are). */
+  private readonly pending = new Map<string, number>();
+  private answered = 0;
 
   constructor(metrics: PluginMetrics) {
-    this.answers = metrics.counter({ name: 'responses_total', help: 'DNS answers sent, by query type, rcode and transport', labelNames: ['qtype', 'rcode', 'transport'] });
-    this.latency = metrics.histogram({ name: 'response_duration_seconds', help: 'Time from a query to its answer, by transport', labelNames: ['transport'], buckets: BUCKETS });
+    const pending = this.pending;
+    metrics.counter({
+      name: 'responses_total',
+      help: 'DNS answers sent, by query type, rcode and transport',
+      labelNames: ['qtype', 'rcode', 'transport'],
+      collect(this: Counter<'qtype' | 'rcode' | 'transport'>) {
+        for (const [key, n] of pending) {
+          const [transport, qtype, rcode] = key.split('|') as [string, string, string];
+          this.inc({ qtype, rcode, transport }, n);
+        }
+        pending.clear();
+      },
+    });
+    this.latency = metrics.histogram({ name: 'response_duration_seconds', help: `Time from a query to its answer, by transport (one answer in ${LATENCY_SAMPLE} is timed)`, labelNames: ['transport'], buckets: BUCKETS });
   }
 
   /** Counts `reply` (a whole DNS message) answered over `transport`, `startedMs` being performance.now() at arrival. */
   observe(reply: Buffer, transport: 'udp' | 'tcp', startedMs: number): void {
-    this.latency.observe({ transport }, (performance.now() - startedMs) / 1000);
+    if (this.answered++ % LATENCY_SAMPLE === 0) this.latency.observe({ transport }, (performance.now() - startedMs) / 1000);
     if (reply.length < 12) return;
     const rcode = RCODE_NAMES[reply[3]! & 0xf] ?? String(reply[3]! & 0xf);
-    this.answers.inc({ qtype: qtypeOf(reply), rcode, transport });
+    const key = `${transport}|${qtypeOf(reply)}|${rcode}`;
+    this.pending.set(key, (this.pending.get(key) ?? 0) + 1);
   }
 }
 

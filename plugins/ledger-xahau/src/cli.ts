@@ -15,7 +15,7 @@ interface Local {
 export function formatStatus(s: Record<string, unknown>): string {
   const hb = s.lastHeartbeat as { at: number; hash: string } | null;
   const beat = s.heartbeat as { momentSize: number; momentSource: string; moment: number; heldBack: number; driftMs: { max: number } | null } | undefined;
-  const slots = s.slots as { count: number; offered: number; unoffered: number; leased: number; burning: number } | null | undefined;
+  const slots = s.slots as { count: number; offered: number; unoffered: number; leased: number; burning: number; waitingFor?: number | null } | null | undefined;
   const reg = s.registration as { registered: boolean; token?: string; payment?: string } | null | undefined;
   const replies = (s.replies ?? {}) as Record<string, number>;
   const pending = (replies.handling ?? 0) + (replies.handled ?? 0) + (replies.replying ?? 0);
@@ -25,7 +25,7 @@ export function formatStatus(s: Record<string, unknown>): string {
     `ledger           ${s.ledger === null ? '-' : String(s.ledger)} (replay cursor ${s.cursor === null ? '-' : String(s.cursor)})`,
     `last heartbeat   ${hb === null ? 'never' : `${new Date(hb.at).toISOString()} ${hb.hash}`}`,
     ...(beat ? [`moments          ${beat.momentSize} s (${beat.momentSource}), now ${beat.moment}; heartbeats held back ${beat.heldBack}${beat.driftMs ? `, drift max ${beat.driftMs.max} ms` : ''}`] : []),
-    ...(slots ? [`lease slots      ${slots.count}: ${slots.offered} offered, ${slots.unoffered} unoffered, ${slots.leased} leased, ${slots.burning} to burn`] : []),
+    ...(slots ? [`lease slots      ${slots.count}: ${slots.offered} offered, ${slots.unoffered} unoffered, ${slots.leased} leased, ${slots.burning} to burn${typeof slots.waitingFor === 'number' ? `; upkeep waits for ledger ${slots.waitingFor}` : ''}`] : []),
     ...(reg ? [`registration     ${reg.registered ? `registered (token ${String(reg.token)})` : reg.payment ? `fee paid (${String(reg.payment)}), waiting for the registry token` : 'not yet'}`] : []),
     `pending replies  ${pending}`,
     `requests         ${Object.entries((s.requests ?? {}) as Record<string, number>).map(([k, v]) => `${k} ${v}`).join(', ')}`,

@@ -36,6 +36,8 @@ export interface SlotStatus {
   unoffered: number;
   leased: number;
   burning: number;
+  /** The ledger the next pass waits to see handled (the last slot transaction's); null when not waiting. */
+  waitingFor: number | null;
   lastPass: string | null;
   lastActions: string[];
 }
@@ -43,8 +45,6 @@ export interface SlotStatus {
 export class SlotKeeper {
   private busy: Promise<void> | undefined;
   private again = false;
-  /** Ledger of the last slot transaction: a later pass must read a snapshot at least this new. */
-  private minLedger = 0;
   private lastPass: string | null = null;
   private lastActions: string[] = [];
   private lastCounts = { offered: 0, unoffered: 0 };
@@ -53,8 +53,10 @@ export class SlotKeeper {
   /** Mint lease tokens already on offer (one transaction) until a server refuses that form. */
   private mintWithOffer = true;
   registered: boolean;
-  /** The last pass found the handled ledger older than its own last transaction: run again at the next ledger. */
+  /** The last pass found the handled ledger older than the last slot transaction: run again at the next ledger. */
   waiting = false;
+  /** That slot transaction's ledger, while waiting for it to be handled (status). */
+  private waitingFor: number | null = null;
   lastError: string | undefined;
 
   constructor(private readonly d: KeeperDeps) {
@@ -78,8 +80,10 @@ export class SlotKeeper {
     return configured === undefined ? h.instances : Math.min(configured, h.instances);
   }
 
-  /** Runs a pass now, or right after the one in progress. */
+  /** Runs a pass now, or right after the one in progress; none once the service stopped. */
   poke(): Promise<void> {
+    // A request handled while the service stops pokes late: a pass then would run beside the next instance's keeper.
+    if (!this.d.running()) return this.idle();
     if (this.busy !== undefined) {
       this.again = true;
       return this.busy;
@@ -120,9 +124,17 @@ export class SlotKeeper {
   private async send(tx: UnsignedTx): Promise<Outcome> {
     const { state, submitter } = this.d;
     const outcome = await submitter.submit(tx, (s) => state.putSlotTx({ tx, blob: s.blob, hash: s.hash, lastLedger: s.lastLedger }), undefined, { low: true });
-    await state.putSlotTx(undefined);
-    this.minLedger = Math.max(this.minLedger, outcome.ledgerIndex);
+    await this.validated(outcome);
     return outcome;
+  }
+
+  /**
+   * A slot transaction validated. Its ledger is stored before its in-flight record goes, so that
+   * every later pass, in this process or the next, waits until it reads tokens at that ledger.
+   */
+  private async validated(o: Outcome): Promise<void> {
+    await this.d.state.raiseSlotLedger(o.ledgerIndex);
+    await this.d.state.putSlotTx(undefined);
   }
 
   private async pass(): Promise<void> {
@@ -132,8 +144,7 @@ export class SlotKeeper {
     const inFlight = await state.slotTx();
     if (inFlight !== undefined) {
       const o = await submitter.submit(inFlight.tx, (s) => state.putSlotTx({ tx: inFlight.tx, blob: s.blob, hash: s.hash, lastLedger: s.lastLedger }), inFlight, { low: true });
-      await state.putSlotTx(undefined);
-      this.minLedger = Math.max(this.minLedger, o.ledgerIndex);
+      await this.validated(o);
       // A registration payment whose outcome the last process never saw: record it, never pay twice.
       if (o.result === 'tesSUCCESS' && c.registration !== undefined && inFlight.tx.Destination === c.registration.registryAccount) await state.putRegistration({ payment: o.hash, paymentLedger: o.ledgerIndex });
     }
@@ -150,11 +161,17 @@ export class SlotKeeper {
     }
     // Snapshot first, leases after: every acquire up to the snapshot ledger is then among the leases
     // (its token no longer the host's in the snapshot), and later ones still show as the host's tokens.
+    // The snapshot must also hold every slot transaction validated so far, this process's and the
+    // last one's: the handled ledger trails a just-validated mint by a ledger, and a restart in that
+    // window would otherwise mint the slot again (two tokens on offer for one slot, both sold).
     const snapshot = await this.d.handledLedger();
-    if (snapshot === undefined || snapshot < this.minLedger) {
+    const after = await state.slotLedger();
+    if (snapshot === undefined || snapshot < after) {
       this.waiting = true; // the next ledger pokes again
+      this.waitingFor = snapshot === undefined ? null : after;
       return;
     }
+    this.waitingFor = null;
     const owned = await this.tokensOf(c.hostAccount, snapshot);
     const leases = await state.leases();
     const leased = new Map([...leases].filter(([, l]) => l.leaseIndex !== undefined).map(([id, l]) => [id.toUpperCase(), l.leaseIndex!]));
@@ -266,7 +283,7 @@ export class SlotKeeper {
     const slots: SlotStatus | null =
       c.slots === undefined
         ? null
-        : { count: this.slotCount() ?? null, ...this.lastCounts, leased: [...leases.values()].filter((l) => l.leaseIndex !== undefined).length, burning: (await this.d.state.toBurn()).length, lastPass: this.lastPass, lastActions: this.lastActions };
+        : { count: this.slotCount() ?? null, ...this.lastCounts, waitingFor: this.waitingFor, leased: [...leases.values()].filter((l) => l.leaseIndex !== undefined).length, burning: (await this.d.state.toBurn()).length, lastPass: this.lastPass, lastActions: this.lastActions };
     return { slots, registration: c.registration === undefined ? null : { ...(await this.d.state.registration()), registered: this.registered } };
   }
 }

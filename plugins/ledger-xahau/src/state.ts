@@ -13,6 +13,9 @@ type Redis = StoreCapability['redis'];
  * - `burn`: lease slot tokens whose lease ended (terminate, expiry, refused acquire), to burn;
  * - `slottx`: the slot transaction in flight (signed), so that a restart resubmits it instead of
  *   minting a second token for the same slot;
+ * - `slotledger`: the ledger of the latest validated slot transaction, by this process or an earlier
+ *   one: slot passes read the host's tokens at a ledger no older, so that a token minted just
+ *   before a restart is never taken for a missing one (and its slot minted twice);
  * - `registration`: the host registration's progress (payment hash, token id).
  */
 
@@ -159,6 +162,16 @@ export class XahauState {
   async putSlotTx(r: SlotTxRecord | undefined): Promise<void> {
     if (r === undefined) await this.redis.del(this.prefix + 'slottx');
     else await this.redis.set(this.prefix + 'slottx', JSON.stringify(r));
+  }
+
+  async slotLedger(): Promise<number> {
+    const v = await this.redis.get(this.prefix + 'slotledger');
+    return v === null ? 0 : Number(v);
+  }
+
+  /** Moves forward only. */
+  async raiseSlotLedger(ledger: number): Promise<void> {
+    if (ledger > (await this.slotLedger())) await this.redis.set(this.prefix + 'slotledger', String(ledger));
   }
 
   async registration(): Promise<RegistrationRecord> {

@@ -58,6 +58,8 @@ interface World {
   acquire(token: Token): string;
   pay(event: string, token: string, amount: unknown): string;
   replies(): Entry[];
+  /** What the plugin stored under `plexus:xahau:<host>:<key>` (null: nothing). */
+  stored(key: string): Promise<string | null>;
 }
 
 async function world(t: TestContext, base: Record<string, unknown>, handler?: (r: LeaseRequest) => Promise<LeaseResult>): Promise<World> {
@@ -87,6 +89,7 @@ async function world(t: TestContext, base: Record<string, unknown>, handler?: (r
       if (r.kind === 'extend') return { kind: 'extend', leaseId: r.leaseId, expiresAt };
       return { kind: 'terminate', leaseId: r.leaseId };
     });
+  const peek = redis.client();
   const w: World = {
     ledger,
     server,
@@ -125,6 +128,7 @@ async function world(t: TestContext, base: Record<string, unknown>, handler?: (r
       return ledger.sendAs(tenant, { TransactionType: 'Payment', Destination: host.address, Amount: amount, HookParameters: encodeHookParams([{ name: PARAM_EVENT_TYPE_KEY, value: event }, { name: PARAM_EVENT_DATA_KEY, value: token }]) }).hash;
     },
     replies: () => ledger.submitted.filter((e) => e.tx.Destination === tenant.address),
+    stored: (key) => peek.get(`plexus:xahau:${host.address}:${key}`),
   };
   return w;
 }
@@ -210,6 +214,47 @@ test("slots: without a count the hosting plugin's capacity decides; a draining h
   await w.until(() => offered(w).length === 0, 'no slot on offer while draining');
   assert.equal(w.ledger.tokens.get(a!.index)?.Owner, w.tenant.address);
   assert.equal(((await node.status()).slots as Record<string, unknown>).count, 0);
+});
+
+test('slots: a restart right after a slot token validated, before the cursor passed its ledger, mints no second token for the slot', async (t) => {
+  const w = await world(t, { slots: { count: 2, leaseAmount: '1', tosHash: TOS, checkEveryMs: 200 } });
+  const first = await w.start();
+  // One ledger at a time, and stop at the very ledger that validated the second token, once the
+  // plugin has seen it validate (no slot transaction in flight any more): its replay cursor, the
+  // ledger the next process reads the tokens at, is then still behind that token.
+  for (const deadline = Date.now() + 20_000; offered(w).length < 2; await sleep(30)) {
+    if (Date.now() > deadline) assert.fail('two offered slots');
+    w.ledger.close();
+  }
+  for (const deadline = Date.now() + 20_000; (await w.stored('slottx')) !== null; await sleep(20)) {
+    if (Date.now() > deadline) assert.fail('the second token seen validated');
+  }
+  await first.stop();
+  const minted = w.ledger.validated;
+  const second = await w.start();
+  // The new instance's first pass: it decides (reads the tokens) or waits for a newer ledger.
+  const slotStatus = async (): Promise<Record<string, unknown>> => (await second.status()).slots as Record<string, unknown>;
+  let firstPass: Record<string, unknown>;
+  for (const deadline = Date.now() + 20_000; ; await sleep(20)) {
+    firstPass = await second.status();
+    const s = firstPass.slots as Record<string, unknown>;
+    if (s.lastPass !== null || (s.waitingFor ?? null) !== null) break;
+    if (Date.now() > deadline) assert.fail('the first slot pass after the restart');
+  }
+  assert.equal(w.ledger.validated, minted, 'no ledger closed since the stop');
+  await w.until(async () => {
+    const s = await slotStatus();
+    return offered(w).length === 2 && s.lastPass !== null && (s.lastActions as string[]).length === 0;
+  }, 'a pass with nothing left to do');
+  const mints = w.ledger.submitted.filter((e) => e.tx.TransactionType === 'URITokenMint' && e.meta.TransactionResult === 'tesSUCCESS');
+  assert.equal(mints.length, 2, 'one token minted per slot, none again after the restart');
+  for (const [index, tokens] of w.ledger.snapshots) {
+    const slots = [...tokens.values()].filter((x) => x.Owner === w.host.address && x.Amount !== undefined).map(indexOf);
+    assert.equal(new Set(slots).size, slots.length, `ledger ${index}: at most one offered token per slot (${slots.join(', ')})`);
+  }
+  // It waited for the ledger of the last token, and said so.
+  assert.equal((firstPass.slots as Record<string, unknown>).waitingFor, minted);
+  assert.match(formatStatus(firstPass), new RegExp(`upkeep waits for ledger ${minted}`));
 });
 
 test('slots: a server whose URITokenMint takes no Amount gets mint + URITokenCreateSellOffer (evernode-js-client\'s two steps)', async (t) => {

@@ -85,6 +85,8 @@ export class Submitter {
   }
 
   private nextLedger(): Promise<void> {
+    // Stopped: no ledger is coming; the job's loop ends at once instead of after the timeout (stop waits for it).
+    if (this.stopped) return Promise.resolve();
     return new Promise((resolve) => {
       const t = setTimeout(() => {
         this.ledgerWaiters = this.ledgerWaiters.filter((f) => f !== done);

@@ -40,7 +40,7 @@ export class PlexusNode {
   async start(): Promise<void> {
     const { config, log } = this;
     await ensureDataDir(config.dataDir);
-    const identity = await loadOrCreateIdentity(join(config.dataDir, NODE_KEY_FILE));
+    const identity = await loadOrCreateIdentity(config.identityFile);
     this.identity = identity;
     if (identity.created) log.info({ path: identity.path }, 'created node identity');
     const rpcConfig = config.node.rpc;

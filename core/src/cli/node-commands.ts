@@ -21,7 +21,10 @@ import { adminCall, adminGet, adminSocketPath } from '../admin.js';
 export async function resolveConfig(file: string | undefined): Promise<ResolvedConfig> {
   const config = await loadConfigFile(file ?? devConfigPath());
   const override = process.env.PLEXUS_DATA_DIR;
-  return override === undefined || override === '' ? config : { ...config, dataDir: resolve(override) };
+  if (override === undefined || override === '') return config;
+  // The key moves with the data dir unless the config names its own file.
+  const identityFile = config.node.identityFile === undefined ? join(resolve(override), NODE_KEY_FILE) : config.identityFile;
+  return { ...config, dataDir: resolve(override), identityFile };
 }
 
 /**
@@ -126,7 +129,7 @@ export async function id(opts: { config?: string; json?: boolean; create?: boole
     opts,
     async () => {
       const config = await resolveConfig(opts.config);
-      const keyFile = join(config.dataDir, NODE_KEY_FILE);
+      const keyFile = config.identityFile;
       let identity;
       try {
         if (opts.create === true) await ensureDataDir(config.dataDir);

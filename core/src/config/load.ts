@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
+import { NODE_KEY_FILE } from '../identity.js';
 import type { PluginDefinition } from '../plugin.js';
 import { loadPlugin, providersOf } from '../plugin-loader.js';
 import { ConfigError, type ConfigIssue, fromZod } from './issues.js';
@@ -24,6 +25,8 @@ export interface ResolvedConfig {
   node: NodeConfig;
   /** Absolute data directory. */
   dataDir: string;
+  /** Absolute path of the node's identity key: `node.identityFile`, else `identity.key` in the data dir. */
+  identityFile: string;
   plugins: ConfiguredPlugin[];
 }
 
@@ -149,6 +152,7 @@ export async function parseConfig(text: string, file: string, dir: string): Prom
     dir,
     node: node.data,
     dataDir: resolve(dir, node.data.dataDir),
+    identityFile: node.data.identityFile === undefined ? resolve(dir, node.data.dataDir, NODE_KEY_FILE) : resolve(dir, node.data.identityFile),
     plugins: ordered.order.map((k) => byKey.get(k)!),
   };
 }

@@ -110,6 +110,12 @@ export const NodeConfigSchema = z.strictObject({
   /**
    * Multiaddr(s) of the explorer this node's plugins call (client roles), with `/p2p/<peer id>`;
    * several: tried in order. Plugins reach it through `ctx.peers.explorer()`. Default none.
+  /**
+   * The node's identity key, relative to the config file. Default: `identity.key` in `dataDir`.
+   * Set by `plexus render`, which generates every node's key up front so that peer ids (the
+   * explorer's multiaddr, the WireGuard allow lists) can be written into the other nodes' configs.
+   */
+  identityFile: z.string().min(1).optional(),
    */
   explorer: z
     .union([multiaddrString, z.array(multiaddrString).min(1)])

@@ -147,6 +147,7 @@ export class PlexusNode {
     await this.host?.stop();
     this.guard?.stop();
     await this.libp2p?.stop();
+    await this.rpc?.close();
     this.log.info('node stopped');
   }
 }

@@ -38,6 +38,11 @@ export const RpcConfigSchema = z
     /** A frame must be complete this long after its first byte, else its connection is closed. Default 10 s. */
     frameTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
     /**
+     * Threads that verify request signatures beside the event loop (0: on the event loop).
+     * Default one per core beyond the first, at most 4.
+     */
+    verifyThreads: z.number().int().min(0).max(16).optional(),
+    /**
      * Token buckets; perSecond 0 disables one. Per peer id: 2000/s, burst 4000. Per remote address
      * (IPv4 address or IPv6 /64), since peer ids are free: 2000/s, burst 4000.
      */

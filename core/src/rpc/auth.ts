@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { PlexusError } from '../errors.js';
-import { type Ed25519KeyPair, isPublicKeyHex, isSignatureHex, toHex } from '../crypto/ed25519.js';
-import { signEnvelope, verifyEnvelope } from '../crypto/signatures.js';
+import { rpcSigningBytes } from '../crypto/canonical.js';
+import { type Ed25519KeyPair, isPublicKeyHex, isSignatureHex, toHex, verifyHex } from '../crypto/ed25519.js';
+import { signEnvelope } from '../crypto/signatures.js';
 import type { RpcAuth } from './types.js';
 
 const NONCE_HEX = /^[0-9a-f]{32}$/;
@@ -35,19 +36,36 @@ export interface AuthPolicy {
   notBefore: number;
 }
 
+/** An auth block whose shape was checked: what the signature covers, and the signature itself. */
+export interface ParsedAuth {
+  /** The bytes the signature must cover (rpcSigningBytes of the request and this auth block). */
+  message: Uint8Array;
+  pubkey: string;
+  ts: number;
+  nonce: string;
+  sig: string;
+}
+
 /**
- * Checks an auth block: shape, signature, freshness, then the nonce. The nonce is recorded only
- * after the signature verified, so a forger cannot burn someone else's nonces.
- * Returns the signer's public key hex.
+ * Checks the shape of an auth block and builds the bytes its signature must cover; the signature
+ * itself is checked by the caller (in this thread or in a VerifyPool), then `admitRequestAuth`.
  */
-export function verifyRequestAuth(input: SignInput, auth: unknown, policy: AuthPolicy, replay: ReplayCache, now = Date.now()): string {
+export function parseRequestAuth(input: SignInput, auth: unknown): ParsedAuth {
   if (auth === undefined || auth === null) throw new PlexusError('ERR_AUTH_REQUIRED', `${input.method} must be signed`);
   const a = auth as Partial<RpcAuth>;
   if (typeof a !== 'object' || !isPublicKeyHex(a.pubkey) || !Number.isSafeInteger(a.ts) || typeof a.nonce !== 'string' || !NONCE_HEX.test(a.nonce) || !isSignatureHex(a.sig)) {
     throw new PlexusError('ERR_SIGNATURE_INVALID', 'auth must be {pubkey: 64 hex, ts: integer ms, nonce: 32 hex, sig: 128 hex}');
   }
   const ts = a.ts as number;
-  if (!verifyEnvelope({ ...input, ts, nonce: a.nonce }, a.sig, a.pubkey)) throw new PlexusError('ERR_SIGNATURE_INVALID', 'signature does not verify');
+  return { message: rpcSigningBytes({ ...input, ts, nonce: a.nonce }), pubkey: a.pubkey, ts, nonce: a.nonce, sig: a.sig };
+}
+
+/**
+ * The checks after the signature verified: freshness, then the nonce. The nonce is recorded only
+ * here, so a forger cannot burn someone else's nonces. Returns the signer's public key hex.
+ */
+export function admitRequestAuth(a: ParsedAuth, policy: AuthPolicy, replay: ReplayCache, now = Date.now()): string {
+  const { ts } = a;
   const maxForwardSkewMs = policy.maxForwardSkewMs ?? policy.maxSkewMs;
   if (now - ts > policy.maxSkewMs || ts - now > maxForwardSkewMs || ts < policy.notBefore) {
     const why = ts < policy.notBefore && now - ts <= policy.maxSkewMs ? `signed before this node's restart window (${policy.notBefore})` : 'outside the allowed window';
@@ -59,6 +77,22 @@ export function verifyRequestAuth(input: SignInput, auth: unknown, policy: AuthP
     throw new PlexusError('ERR_REPLAY', 'nonce already used by this key');
   }
   return a.pubkey;
+}
+
+/** The refusal of a signature that does not verify. */
+export function signatureInvalid(): PlexusError {
+  return new PlexusError('ERR_SIGNATURE_INVALID', 'signature does not verify');
+}
+
+/**
+ * Checks an auth block in this thread: shape, signature, freshness, then the nonce (see
+ * `parseRequestAuth` and `admitRequestAuth`; the RPC server verifies in a VerifyPool instead).
+ * Returns the signer's public key hex.
+ */
+export function verifyRequestAuth(input: SignInput, auth: unknown, policy: AuthPolicy, replay: ReplayCache, now = Date.now()): string {
+  const a = parseRequestAuth(input, auth);
+  if (!verifyHex(a.message, a.sig, a.pubkey)) throw signatureInvalid();
+  return admitRequestAuth(a, policy, replay, now);
 }
 
 /**

@@ -5,10 +5,12 @@ import type { Logger } from '../logger.js';
 import { hostKeyOf } from '../p2p/host-key.js';
 import { FrameDecoder, encodeFrame } from './frame.js';
 import { FrameBudget } from './frame-budget.js';
-import { type RateLimit, RateLimiter, ReplayCache, verifyRequestAuth } from './auth.js';
+import { type RateLimit, RateLimiter, ReplayCache, admitRequestAuth, parseRequestAuth, signatureInvalid } from './auth.js';
+import { verifyHex } from '../crypto/ed25519.js';
 import { checkParamsJson } from './json-guard.js';
 import type { ReplayWindow } from './replay-window.js';
 import { isUnavailableError } from './unavailable.js';
+import { VerifyPool, type VerifyPoolStats, defaultVerifyThreads } from './verify-pool.js';
 import { parseParams, protocolId, type RpcMethods, type RpcResponseFrame } from './types.js';
 import type { Counter, Histogram, PluginMetrics } from '../metrics.js';
 import type { ServedMethod } from '../plugin.js';
@@ -40,6 +42,11 @@ export interface RpcServerOptions {
   replayWindow?: ReplayWindow;
   /** Where request counts and latencies go (`plexus_rpc_*`); default: nowhere. */
   metrics?: PluginMetrics;
+  /**
+   * Threads that verify request signatures beside the event loop; 0 verifies on the event loop.
+   * Default one per core beyond the first, at most 4 (`defaultVerifyThreads`).
+   */
+  verifyThreads?: number;
 }
 
 /** Latency buckets of RPC handlers, in seconds: a store read is ~0.2 ms, a signed write a few ms. */
@@ -51,6 +58,8 @@ type RequestId = number | string | null;
 export interface RpcStats {
   requests: number;
   errors: Record<string, number>;
+  /** Present when signatures are verified on threads. */
+  verifyPool?: VerifyPoolStats;
 }
 
 /**
@@ -71,6 +80,7 @@ export class RpcServer {
   private readonly served = new Map<string, { plugin: string; methods: RpcMethods }>();
   private readonly requestsTotal: Counter<'plugin' | 'method' | 'code'> | undefined;
   private readonly latency: Histogram<'plugin' | 'method'> | undefined;
+  private readonly verifyPool: VerifyPool | undefined;
 
   constructor(
     private readonly libp2p: Libp2p,
@@ -90,6 +100,11 @@ export class RpcServer {
       buckets: LATENCY_BUCKETS,
     });
     this.hostLimiter = new RateLimiter(options.hostRateLimit ?? { perSecond: 0, burst: 1 });
+    const threads = options.verifyThreads ?? defaultVerifyThreads();
+    if (threads > 0) {
+      this.verifyPool = new VerifyPool(threads, log);
+      this.stats.verifyPool = this.verifyPool.stats;
+    }
     const perConnection = options.maxBufferedBytesPerConnection ?? Math.max(2 * MiB, options.maxFrameBytes + 4);
     this.budget = new FrameBudget({ perConnection, total: Math.max(options.maxBufferedBytes ?? 32 * MiB, perConnection) }, (connection) => {
       const err = new PlexusError('ERR_BUFFER_LIMIT', 'the node holds too many unfinished frames; this connection held the most');
@@ -116,6 +131,11 @@ export class RpcServer {
   async unserve(protocol: string): Promise<void> {
     this.served.delete(protocol);
     await this.libp2p.unhandle(protocol);
+  }
+
+  /** Ends the signature threads; signed requests still arriving are answered ERR_UNAVAILABLE. */
+  async close(): Promise<void> {
+    await this.verifyPool?.close();
   }
 
   /** The read-only methods served now (for the node's `inspect.readMethods()`). */
@@ -265,9 +285,13 @@ export class RpcServer {
           maxForwardSkewMs: this.options.maxForwardSkewMs ?? Math.min(5000, this.options.maxClockSkewMs),
           notBefore: window?.notBefore ?? this.startedAt,
         };
-        signer = verifyRequestAuth({ protocol, audience: this.libp2p.peerId.toString(), method: req.method, params }, req.auth, policy, this.replay);
+        const auth = parseRequestAuth({ protocol, audience: this.libp2p.peerId.toString(), method: req.method, params }, req.auth);
+        const valid = this.verifyPool === undefined ? verifyHex(auth.message, auth.sig, auth.pubkey) : await this.verifyPool.verify(auth.message, auth.sig, auth.pubkey);
+        if (!valid) throw signatureInvalid();
+        // Freshness and the nonce after the signature, so a forger cannot burn someone's nonces.
+        signer = admitRequestAuth(auth, policy, this.replay);
         // The ts must be on record before the handler runs, so no later run accepts it again.
-        await window?.admit((req.auth as { ts: number }).ts);
+        await window?.admit(auth.ts);
       }
       const result = await method.handler(parseParams(method, params), { peer, signer, method: req.method, log });
       return { id, result: result ?? null };

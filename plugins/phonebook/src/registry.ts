@@ -35,12 +35,13 @@ const nameKey = (name: string): string => `${NAME_PREFIX}${name}`;
 const userKey = (tid: number | string): string => `${USER_PREFIX}${tid}`;
 
 // ARGV: name, email, pubkey, wallet, now, user-prefix, reversed name, name-prefix, then the names
-// above, highest first. Returns {1, tid} created, {0, tid} existing, {2, name} a name above it
+// above, highest first. Returns {1, tid, fields...} created, {0, tid, fields...} existing (fields:
+// the record's hash, flat, so the answer needs no second round trip), {2, name} a name above it
 // and {3, name} a name below it held by another key (nothing written).
 const NAME_REGISTER = new RedisScript(
-  'phonebook_name_register_v2',
+  'phonebook_name_register_v3',
   `local tid = redis.call('GET', KEYS[1])
-if tid then return {0, tid} end
+if tid then return {0, tid, redis.call('HGETALL', ARGV[6] .. tid)} end
 local function other(name)
   local t = redis.call('GET', ARGV[8] .. name)
   return t and redis.call('HGET', ARGV[6] .. t, 'pubkey') ~= ARGV[3]
@@ -55,12 +56,13 @@ for _, rev in ipairs(redis.call('ZRANGEBYLEX', KEYS[4], '[' .. ARGV[7] .. '.', '
   if other(below) then return {3, below} end
 end
 tid = redis.call('INCR', KEYS[2])
-redis.call('HSET', ARGV[6] .. tid, 'tid', tid, 'name', ARGV[1], 'email', ARGV[2], 'pubkey', ARGV[3],
-  'wallet_name', ARGV[4], 'ipaddr', '', 'description', '', 'created', ARGV[5], 'updated', ARGV[5])
+local fields = {'tid', tostring(tid), 'name', ARGV[1], 'email', ARGV[2], 'pubkey', ARGV[3],
+  'wallet_name', ARGV[4], 'ipaddr', '', 'description', '', 'created', ARGV[5], 'updated', ARGV[5]}
+redis.call('HSET', ARGV[6] .. tid, unpack(fields))
 redis.call('SET', KEYS[1], tid)
 redis.call('ZADD', KEYS[3], tid, tid)
 redis.call('ZADD', KEYS[4], 0, ARGV[7])
-return {1, tid}`,
+return {1, tid, fields}`,
 );
 
 const RECORD_REGISTER = new RedisScript(
@@ -93,10 +95,12 @@ export class PhonebookRegistry {
   async register(input: { name: string; email: string; pubkey: string; wallet_name: string }): Promise<{ record: PhonebookRecord; created: boolean }> {
     const now = Date.now();
     const args = [input.name, input.email, input.pubkey, input.wallet_name, now, USER_PREFIX, reversedName(input.name), NAME_PREFIX, ...ancestorsOf(input.name)];
-    const [created, tid] = (await NAME_REGISTER.run(this.redis, [nameKey(input.name), SEQ, TIDS, TREE], args)) as [number, string];
+    const [created, tid, flat] = (await NAME_REGISTER.run(this.redis, [nameKey(input.name), SEQ, TIDS, TREE], args)) as [number, string, string[] | undefined];
     if (created === 2 || created === 3) throw treeConflict(input.name, tid, created === 2 ? 'above' : 'below');
-    const record = await this.byTid(Number(tid));
-    if (record === undefined) throw new PlexusError('ERR_INTERNAL', `record ${tid} vanished`);
+    const hash: Record<string, string> = {};
+    for (let i = 0; i + 1 < (flat?.length ?? 0); i += 2) hash[flat![i]!] = flat![i + 1]!;
+    if (hash.tid === undefined) throw new PlexusError('ERR_INTERNAL', `record ${tid} vanished`);
+    const record = toRecord(hash);
     if (created === 0 && record.pubkey !== input.pubkey) {
       throw new PlexusError(PHONEBOOK_ERRORS.ERR_NAME_TAKEN, `name '${input.name}' is registered with another public key`, { data: { name: input.name, tid: record.tid } });
     }

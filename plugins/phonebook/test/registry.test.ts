@@ -212,3 +212,21 @@ test('the scripts are reloaded after Redis forgets them (SCRIPT FLUSH)', async (
   await redis.script('FLUSH');
   assert.equal((await registry.replaceKey(1, key, newKey())).tid, 1);
 });
+
+test('a registration is one script call: the answer comes from the script, and it is what the store holds', async () => {
+  const calls = async (): Promise<Record<string, number>> => {
+    const info = await redis.info('commandstats');
+    return Object.fromEntries([...info.matchAll(/^cmdstat_(\w+):calls=(\d+)/gm)].map((m) => [m[1]!, Number(m[2])]));
+  };
+  await reg('warm', newKey());
+  await redis.config('RESETSTAT');
+  const first = await reg('dave', newKey());
+  const again = await reg('dave', first.record.pubkey);
+  const counted = await calls();
+  // commandstats also counts what a script runs: the one HGETALL is the script's own, reading the
+  // existing name's record; the client sends none.
+  assert.equal(counted.evalsha, 2, JSON.stringify(counted));
+  assert.equal(counted.hgetall ?? 0, 1, JSON.stringify(counted));
+  assert.deepEqual(first.record, await registry.byTid(first.record.tid));
+  assert.deepEqual(again.record, first.record);
+});

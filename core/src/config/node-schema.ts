@@ -110,17 +110,17 @@ export const NodeConfigSchema = z.strictObject({
   name: z.string().min(1).max(64).default(hostname()),
   /** Where the identity key and every plugin's data live; relative to the config file. */
   dataDir: z.string().min(1).default('./data'),
-  /** libp2p listen multiaddrs. Default all IPv4 interfaces, TCP 4001. */
-  listen: z.array(multiaddrString).default(['/ip4/0.0.0.0/tcp/4001']),
-  /**
-   * Multiaddr(s) of the explorer this node's plugins call (client roles), with `/p2p/<peer id>`;
-   * several: tried in order. Plugins reach it through `ctx.peers.explorer()`. Default none.
   /**
    * The node's identity key, relative to the config file. Default: `identity.key` in `dataDir`.
    * Set by `plexus render`, which generates every node's key up front so that peer ids (the
    * explorer's multiaddr, the WireGuard allow lists) can be written into the other nodes' configs.
    */
   identityFile: z.string().min(1).optional(),
+  /** libp2p listen multiaddrs. Default all IPv4 interfaces, TCP 4001. */
+  listen: z.array(multiaddrString).default(['/ip4/0.0.0.0/tcp/4001']),
+  /**
+   * Multiaddr(s) of the explorer this node's plugins call (client roles), with `/p2p/<peer id>`;
+   * several: tried in order. Plugins reach it through `ctx.peers.explorer()`. Default none.
    */
   explorer: z
     .union([multiaddrString, z.array(multiaddrString).min(1)])

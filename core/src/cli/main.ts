@@ -70,6 +70,41 @@ async function main(argv: string[]): Promise<void> {
     .option('--json', 'machine-readable output')
     .action(async (opts: { json?: boolean }) => (await import('./node-commands.js')).plugins(opts));
 
+  // The whole network from one plan file (docs/plan.md); modules load when one of these runs.
+  program
+    .command('render')
+    .description("write every node's config (plexus.yaml, secrets/, redis.conf, Corefile, tcprouter.toml) from a plan file")
+    .requiredOption('--plan <file>', 'plan file (YAML); see configs/plans/')
+    .requiredOption('--out <dir>', 'output dir: <dir>/<node>/plexus.yaml, ..., <dir>/manifest.json')
+    .option('--secrets <file>', 'secrets file, created 0600 on first render and reused (default: <plan>.secrets.yaml beside the plan)')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { plan: string; out: string; secrets?: string; json?: boolean }) => (await import('./plan-commands.js')).render(opts));
+  const net = program.command('net').description('bring a plan up on this machine as network namespaces (root), show it, tear it down');
+  for (const [verb, what] of [
+    ['up', 'build the namespaces, WireGuard networks and nodes of the plan; waits until every node is ready'],
+    ['status', 'one table: node, role, namespace/address, health, replication lag'],
+    ['down', 'remove everything `up` made (processes, containers, namespaces, interfaces, nft tables); exit 1 if anything is left'],
+  ] as const) {
+    net
+      .command(verb)
+      .description(what)
+      .requiredOption('--plan <file>', 'plan file (YAML)')
+      .option('--run-dir <dir>', 'state and logs (default: .plexus-net/<network name>)')
+      .option('--json', 'machine-readable output')
+      .action(async (opts: { plan: string; runDir?: string; json?: boolean }) => {
+        const m = await import('./plan-commands.js');
+        await (verb === 'up' ? m.netUp(opts) : verb === 'status' ? m.netStatus(opts) : m.netDown(opts));
+      });
+  }
+  net
+    .command('exec')
+    .description('run a command in the namespace of a node (or the visitor): plexus net exec --plan PLAN NODE -- COMMAND [ARG...]')
+    .requiredOption('--plan <file>', 'plan file (YAML)')
+    .option('--run-dir <dir>', 'state and logs (default: .plexus-net/<network name>)')
+    .argument('<node>', 'node name, or visitor')
+    .argument('[command...]', 'command and arguments, after -- (so that their options stay theirs)')
+    .action(async (node: string, command: string[], opts: { plan: string; runDir?: string }) => (await import('./plan-commands.js')).netExec(opts, node, command));
+
   const first = argv.find((a) => !a.startsWith('-'));
   for (const plugin of installedPluginsWithCli()) {
     if (first !== undefined && Object.hasOwn(plugin.commands, first)) {

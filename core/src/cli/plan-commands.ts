@@ -1,0 +1,56 @@
+import { runCommand } from './support.js';
+import { textTable } from './node-commands.js';
+
+/** `plexus render` and `plexus net up|down|status`: the whole network from one plan file (docs/plan.md). */
+
+export async function render(opts: { plan: string; out: string; secrets?: string; json?: boolean }): Promise<void> {
+  const { renderPlan } = await import('../plan/render.js');
+  await runCommand(
+    opts,
+    () => renderPlan({ plan: opts.plan, out: opts.out, ...(opts.secrets === undefined ? {} : { secrets: opts.secrets }) }),
+    (r) =>
+      [
+        textTable(
+          ['node', 'role', 'machine', 'address', 'files'],
+          r.nodes.map((n) => [n.name, n.role, n.machine, n.address, String(n.files.length)]),
+          '(no nodes)',
+        ),
+        `explorer: ${r.explorer}`,
+        `configs in ${r.out} (manifest.json lists every file)`,
+        `secrets: ${r.secrets.file} (${r.secrets.created ? 'created' : r.secrets.updated ? 'new secrets added' : 'reused'}; mode 0600)`,
+      ].join('\n'),
+  );
+}
+
+export interface NetFlags {
+  plan: string;
+  runDir?: string;
+  json?: boolean;
+}
+
+export async function netUp(opts: NetFlags): Promise<void> {
+  const net = await import('../plan/net.js');
+  await runCommand(opts, () => net.netUp(opts.plan, opts.runDir), net.formatUp);
+}
+
+export async function netStatus(opts: NetFlags): Promise<void> {
+  const net = await import('../plan/net.js');
+  await runCommand(opts, () => net.netStatus(opts.plan, opts.runDir), net.formatStatus);
+}
+
+export async function netDown(opts: NetFlags): Promise<void> {
+  const net = await import('../plan/net.js');
+  await runCommand(opts, () => net.netDown(opts.plan, opts.runDir), net.formatDown);
+  // Anything left behind is a failure the operator must see in the exit code too.
+  if (process.exitCode === 0 && net.lastDownLeft() > 0) process.exitCode = 1;
+}
+
+export async function netExec(opts: { plan: string; runDir?: string }, node: string, argv: string[]): Promise<void> {
+  const net = await import('../plan/net.js');
+  try {
+    process.exitCode = await net.netExec(opts.plan, opts.runDir, node, argv);
+  } catch (err) {
+    const { reportError } = await import('./support.js');
+    reportError(err);
+  }
+}

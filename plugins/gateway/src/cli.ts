@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import { type ClientFlags, type Identity, KEY_DEFAULT_HELP, PlexusError, clientFlags, intFlag, runCommand, signName, usage, userIdentity, withExplorer } from '@plexus/core';
+import { type ClientFlags, type Identity, KEY_DEFAULT_HELP, PlexusError, clientFlags, intFlag, runCommand, signName, usage, userIdentity, withExplorer } from '@plexus/core/client';
 import type { ListedEntry, RegisterResult } from './gateway.js';
-import { GATEWAY_PROTOCOL } from './methods.js';
+import { GATEWAY_PROTOCOL } from './protocol.js';
 // Declares ERR_CNAME_CONFLICT in this process, so its hint is printed.
 import './errors.js';
 

@@ -1,4 +1,4 @@
-import { defineErrors } from '@plexus/core';
+import { defineErrors } from '@plexus/core/client';
 
 /** The gateway's own error codes (on top of core's ERR_FORBIDDEN, ERR_NOT_FOUND, ...). */
 export const GATEWAY_ERRORS = defineErrors('gateway', {

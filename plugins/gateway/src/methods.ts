@@ -9,7 +9,6 @@ import {
   type StoreCapability,
   defineMethod,
   masterOnly,
-  protocolId,
   canonicalIp,
   domainNameSchema,
   ipSchema,
@@ -50,7 +49,7 @@ function mutation<S extends z.ZodType>(params: S, handler: (p: z.output<S>, call
 }
 
 /** The gateway's protocol; the CLI and other plugins' clients use this constant. */
-export const GATEWAY_PROTOCOL = protocolId('gateway', 1);
+export { GATEWAY_PROTOCOL } from './protocol.js';
 
 /**
  * The gateway's RPC methods (`/plexus/gateway/1`), named and parametrised like the ThreeFold

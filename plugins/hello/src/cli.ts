@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
-import { type ClientFlags, clientFlags, runCommand, userIdentity, withExplorer } from '@plexus/core';
-import { HELLO_PROTOCOL, type GreetResult } from './methods.js';
+import { type ClientFlags, clientFlags, runCommand, userIdentity, withExplorer } from '@plexus/core/client';
+import { HELLO_PROTOCOL } from './protocol.js';
+import type { GreetResult } from './methods.js';
 // Declares ERR_HELLO_BLOCKED in the CLI process too, so a refusal prints with its hint line.
 import './errors.js';
 

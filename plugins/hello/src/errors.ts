@@ -1,4 +1,4 @@
-import { defineErrors } from '@plexus/core';
+import { defineErrors } from '@plexus/core/client';
 
 /**
  * The hello plugin's own error codes, on top of core's (ERR_PARAMS_INVALID, ERR_AUTH_REQUIRED, ...).

@@ -1,4 +1,4 @@
-import { PlexusError, type RpcMethods, type StoreCapability, defineMethod, phonebookNameSchema, protocolId, z } from '@plexus/core';
+import { PlexusError, type RpcMethods, type StoreCapability, defineMethod, phonebookNameSchema, z } from '@plexus/core';
 import type { HelloConfig } from './config.js';
 import { HELLO_ERRORS } from './errors.js';
 
@@ -6,7 +6,7 @@ import { HELLO_ERRORS } from './errors.js';
  * `/plexus/hello/1`. The service serves on it and the CLI calls it, both through this one
  * constant; an incompatible change to `greet` would mean `protocolId('hello', 2)`, served beside 1.
  */
-export const HELLO_PROTOCOL = protocolId('hello', 1);
+export { HELLO_PROTOCOL } from './protocol.js';
 
 /** Redis hash of greeting counts: field = signer's public key (64 hex), value = count. */
 export const GREETINGS_KEY = 'hello:greetings';

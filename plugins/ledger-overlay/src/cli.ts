@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { KEY_DEFAULT_HELP, PlexusError, RpcClient, intFlag, openSealed, runCommand, usage, userIdentity, type Identity, type InstanceDetails, type LeaseResult } from '@plexus/core';
-import { LEASE_PROTOCOL } from './methods.js';
+import { KEY_DEFAULT_HELP, PlexusError, RpcClient, intFlag, openSealed, runCommand, usage, userIdentity, type Identity, type InstanceDetails, type LeaseResult } from '@plexus/core/client';
+import { LEASE_PROTOCOL } from './protocol.js';
 
 /**
  * `plexus lease ...`: the tenant's side of the overlay lease source. Each request is signed with

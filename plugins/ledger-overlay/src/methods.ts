@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { PlexusError, defineMethod, protocolId, z, type LeaseRequest, type LeaseResult, type RpcMethods } from '@plexus/core';
+import { PlexusError, defineMethod, z, type LeaseRequest, type LeaseResult, type RpcMethods } from '@plexus/core';
 
 /** `/plexus/ledger-overlay/1` (a plugin serves under its own name): served by a host's `ledger-overlay`, called by `plexus lease`. */
-export const LEASE_PROTOCOL = protocolId('ledger-overlay', 1);
+export { LEASE_PROTOCOL } from './protocol.js';
 
 /** Longest lease one request asks for (a year); the host may allow less (`hosting.maxLeaseSeconds`). */
 export const MAX_REQUEST_SECONDS = 365 * 24 * 3600;

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
-import { type ClientFlags, KEY_DEFAULT_HELP, PlexusError, clientFlags, runCommand, signKeyUpdate, signRecord, usage, userIdentity, intFlag, loadOrCreateIdentity, withExplorer } from '@plexus/core';
+import { type ClientFlags, KEY_DEFAULT_HELP, PlexusError, clientFlags, runCommand, signKeyUpdate, signRecord, usage, userIdentity, intFlag, loadOrCreateIdentity, withExplorer } from '@plexus/core/client';
 import type { PhonebookRecord } from './registry.js';
 import { PHONEBOOK_ERRORS } from './errors.js';
-import { PHONEBOOK_PROTOCOL } from './methods.js';
+import { PHONEBOOK_PROTOCOL } from './protocol.js';
 import type { OwnershipConflict } from './name-tree.js';
 
 

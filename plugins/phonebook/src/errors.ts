@@ -1,4 +1,4 @@
-import { defineErrors } from '@plexus/core';
+import { defineErrors } from '@plexus/core/client';
 
 /** The phonebook's own error codes (on top of core's ERR_NOT_FOUND, ERR_SIGNATURE_INVALID, ...). */
 export const PHONEBOOK_ERRORS = defineErrors('phonebook', {

@@ -2,7 +2,6 @@ import {
   PlexusError,
   type RpcMethods,
   defineMethod,
-  protocolId,
   isPhonebookName,
   publicKeyHexSchema,
   signatureHexSchema,
@@ -20,7 +19,7 @@ function checkName(name: string): void {
 }
 
 /** The phonebook's protocol; the CLI and other plugins' clients use this constant. */
-export const PHONEBOOK_PROTOCOL = protocolId('phonebook', 1);
+export { PHONEBOOK_PROTOCOL } from './protocol.js';
 
 /**
  * The phonebook's RPC methods (COMPAT.md §4). Every mutation travels in a signed RPC envelope;

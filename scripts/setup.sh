@@ -60,4 +60,6 @@ fi
 
 say "building"
 npx --no-install tsc -b tsconfig.json >&2
+# The one-shot client commands run from this bundle while it is fresh (core/src/cli/bundle-route.ts).
+node scripts/bundle-cli.mjs
 chmod +x core/dist/src/cli/main.js

@@ -1,20 +1,22 @@
 #!/usr/bin/env node
-import { readFileSync, readdirSync } from 'node:fs';
-import { createRequire, enableCompileCache } from 'node:module';
-import { Command, CommanderError } from 'commander';
+import { runFromBundle } from './bundle-route.js';
+import { type PluginCliModule, bundledCli } from './bundled-clis.js';
+
+// Node's modules as CommonJS objects: an ES module import of a builtin reads every export once,
+// which loads the lazy ones (node:fs's streams and promises), ~10 ms of a one-shot command.
+const { readFileSync, readdirSync } = process.getBuiltinModule('node:fs');
+const { createRequire, enableCompileCache } = process.getBuiltinModule('node:module');
 
 /**
  * Entry point of `plexus`. Kept light on purpose (`plexus --help` must answer in well under
  * 300 ms): node commands load their modules when they run, and a plugin's client commands are
- * loaded only when that plugin's name is the first argument.
+ * loaded only when that plugin's name is the first argument. The client commands of the plugins
+ * the CLI bundle carries run from it instead (bundle-route.ts); the bundle is this same module.
  */
 const BUILTIN = new Set(['start', 'check-config', 'id', 'status', 'plugins', 'help']);
 
 async function main(argv: string[]): Promise<void> {
-  // Every command loads its modules after this line: compiled code is reused from the on-disk
-  // cache (os.tmpdir()/node-compile-cache, keyed by file content), which removes most of a
-  // one-shot command's start-up. Best effort: a read-only tmpdir only loses the speed-up.
-  enableCompileCache?.();
+  const { Command, CommanderError } = await import('commander');
   // `plexus ... | head`: the reader went away; stop quietly, as other Unix tools do.
   for (const out of [process.stdout, process.stderr]) {
     out.on('error', (err: NodeJS.ErrnoException) => {
@@ -108,7 +110,7 @@ async function main(argv: string[]): Promise<void> {
   const first = argv.find((a) => !a.startsWith('-'));
   for (const plugin of installedPluginsWithCli()) {
     if (first !== undefined && Object.hasOwn(plugin.commands, first)) {
-      const mod = (await import(`${plugin.pkg}/cli`)) as { registerCli(program: Command): void };
+      const mod = await (bundledCli(plugin.name) ?? (import(`${plugin.pkg}/cli`) as Promise<PluginCliModule>));
       mod.registerCli(program);
     } else {
       // Stubs so `plexus --help` lists the commands; the real ones load when one is named.
@@ -179,4 +181,9 @@ function version(): string {
   }
 }
 
-await main(process.argv.slice(2));
+// Every module loads after this line (commander and the commands' modules are imported, not
+// static): compiled code is reused from the on-disk cache (os.tmpdir()/node-compile-cache, keyed
+// by file content). Best effort: a read-only tmpdir only loses the speed-up.
+enableCompileCache?.();
+const argv = process.argv.slice(2);
+if (!(await runFromBundle(argv))) await main(argv);

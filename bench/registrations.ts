@@ -21,6 +21,11 @@ C concurrent clients, each its own libp2p node and key.
   --fsync-compare    also run the highest level once on an explorer with fsync everysec
   --open-rate LIST   also run open loops at the highest level: these total offered rates (calls/s,
                      comma-separated), latency counted from the scheduled send time
+  --verify-threads N the explorer's rpc.verifyThreads (signature threads; 0: on the event loop);
+                     default: the node's default (one per core beyond the first, at most 4)
+  --verify-compare   also run the highest level once on an explorer with rpc.verifyThreads 0
+  --no-store-reference  skip the reference: the same registrations straight into the explorer's
+                     redis (the phonebook's script over ioredis, no RPC), at the highest level
   --node-options=S   NODE_OPTIONS for the explorer process (e.g. --node-options=--max-semi-space-size=1)
   --wait-quiet N     first wait up to N seconds for the machine to be idle (< 10% busy for 3 s)
   --log-level L      explorer log level (default warn)
@@ -38,6 +43,9 @@ interface Options {
   fsync: Fsync;
   fsyncCompare: boolean;
   openRates: number[];
+  verifyThreads: number | undefined;
+  verifyCompare: boolean;
+  storeReference: boolean;
   nodeOptions: string | undefined;
   logLevel: LogLevel;
   waitQuiet: number;
@@ -59,6 +67,9 @@ function options(argv: string[]): Options {
         fsync: { type: 'string' },
         'fsync-compare': { type: 'boolean' },
         'open-rate': { type: 'string' },
+        'verify-threads': { type: 'string' },
+        'verify-compare': { type: 'boolean' },
+        'no-store-reference': { type: 'boolean' },
         'node-options': { type: 'string' },
         'log-level': { type: 'string' },
         'wait-quiet': { type: 'string' },
@@ -79,6 +90,8 @@ function options(argv: string[]): Options {
   if (levels.some((n) => !Number.isInteger(n) || n < 1 || n > 1000)) usageError(`--levels expects integers in 1..1000, got '${v.levels}'`);
   const openRates = v['open-rate'] === undefined ? [] : v['open-rate'].split(',').map((s) => Number(s.trim()));
   if (openRates.some((n) => !Number.isFinite(n) || n <= 0 || n > 100_000)) usageError(`--open-rate expects rates in (0, 100000], got '${v['open-rate']}'`);
+  const verifyThreads = v['verify-threads'] === undefined ? undefined : Number(v['verify-threads']);
+  if (verifyThreads !== undefined && (!Number.isInteger(verifyThreads) || verifyThreads < 0 || verifyThreads > 16)) usageError(`--verify-threads expects an integer in 0..16, got '${v['verify-threads']}'`);
   const logLevel = (v['log-level'] ?? 'warn') as LogLevel;
   if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(logLevel)) usageError(`--log-level: unknown level '${logLevel}'`);
   return {
@@ -89,6 +102,9 @@ function options(argv: string[]): Options {
     fsync: v.fsync === 'everysec' ? 'everysec' : v.fsync === undefined || v.fsync === 'always' ? 'always' : usageError(`--fsync expects always or everysec, got '${v.fsync}'`),
     fsyncCompare: v['fsync-compare'] === true,
     openRates,
+    verifyThreads,
+    verifyCompare: v['verify-compare'] === true,
+    storeReference: v['no-store-reference'] !== true,
     nodeOptions: v['node-options'],
     logLevel,
     waitQuiet: v['wait-quiet'] === undefined ? 0 : Math.min(positiveNumber('wait-quiet', v['wait-quiet'], 0), 3600),
@@ -134,7 +150,10 @@ async function main(): Promise<void> {
   const specs: LevelSpec[] = [...opts.levels.map((concurrency) => ({ concurrency })), ...opts.openRates.map((offeredPerSec) => ({ concurrency: maxLevel, offeredPerSec }))];
   const main = await runSuite(opts, opts.fsync, specs, verify.verifiesPerSecond);
   const other: Fsync = opts.fsync === 'always' ? 'everysec' : 'always';
-  const compare = opts.fsyncCompare ? await runSuite({ ...opts, cpuProfDir: undefined }, other, [{ concurrency: maxLevel }], verify.verifiesPerSecond) : undefined;
+  const once = { ...opts, cpuProfDir: undefined, storeReference: false };
+  const compare = opts.fsyncCompare ? await runSuite(once, other, [{ concurrency: maxLevel }], verify.verifiesPerSecond) : undefined;
+  // The arrangement before verify threads, in the same run: signatures on the event loop.
+  const inline = opts.verifyCompare ? await runSuite({ ...once, verifyThreads: 0 }, opts.fsync, [{ concurrency: maxLevel }], verify.verifiesPerSecond) : undefined;
 
   const report: RegistrationsReport = {
     date,
@@ -151,6 +170,7 @@ async function main(): Promise<void> {
     helpWallMs: { median: round(help.medianMs), runs: help.runsMs.map((x) => round(x)) },
     main,
     ...(compare === undefined ? {} : { fsyncCompare: compare }),
+    ...(inline === undefined ? {} : { verifyCompare: inline }),
     aims: aimsOf(main, help.medianMs),
   };
   (opts.json ? process.stderr : process.stdout).write(formatReport(report));

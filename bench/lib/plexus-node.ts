@@ -16,6 +16,8 @@ export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' |
 export interface ExplorerConfigOptions {
   fsync: 'always' | 'everysec';
   logLevel: LogLevel;
+  /** `node.rpc.verifyThreads`; omitted: the node's default. */
+  verifyThreads?: number;
 }
 
 /** Writes an explorer role config (store + phonebook, loopback only) into `dir`. */
@@ -32,7 +34,7 @@ export async function writeExplorerConfig(dir: string, opts: ExplorerConfigOptio
     `  log: { level: ${opts.logLevel} }`,
     '  # The benchmark wants the ceiling, not the limiters: its 100 clients all come from 127.0.0.1,',
     '  # so the per-peer and per-host rate limits are off and loopback is exempt from connection limits.',
-    '  rpc: { rateLimit: { perSecond: 0, burst: 1, perHostPerSecond: 0 } }',
+    `  rpc: { ${opts.verifyThreads === undefined ? '' : `verifyThreads: ${opts.verifyThreads}, `}rateLimit: { perSecond: 0, burst: 1, perHostPerSecond: 0 } }`,
     '  p2p: { allow: [/ip4/127.0.0.0/ipcidr/8] }',
     'plugins:',
     `  store: { port: ${redisPort}, fsync: ${opts.fsync} }`,

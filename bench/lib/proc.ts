@@ -34,10 +34,10 @@ interface ProcStat {
   cpuSeconds: number;
 }
 
-function procStat(pid: number): ProcStat | undefined {
+function procStat(pid: number, file = `/proc/${pid}/stat`): ProcStat | undefined {
   let text: string;
   try {
-    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    text = readFileSync(file, 'utf8');
   } catch {
     return undefined;
   }
@@ -52,6 +52,11 @@ function procStat(pid: number): ProcStat | undefined {
 /** CPU seconds (user + system) `pid` has used so far; NaN once it is gone. */
 export function cpuSeconds(pid: number): number {
   return procStat(pid)?.cpuSeconds ?? Number.NaN;
+}
+
+/** CPU seconds of `pid`'s main thread alone (a node process: its event loop); NaN once it is gone. */
+export function mainThreadCpuSeconds(pid: number): number {
+  return procStat(pid, `/proc/${pid}/task/${pid}/stat`)?.cpuSeconds ?? Number.NaN;
 }
 
 /** Direct children of `pid` whose command name starts with `commPrefix`. */

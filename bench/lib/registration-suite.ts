@@ -8,7 +8,8 @@ import { ClientWorkers } from './client-workers.js';
 import { type ProfileSummary, summarizeProfiles } from './cpu-profile.js';
 import type { ProbeLine } from './explorer-probe.js';
 import { type LogLevel, PlexusProcess, plexusId, writeExplorerConfig } from './plexus-node.js';
-import { childPids, cpuSeconds, machineCpu, memoryMb } from './proc.js';
+import { childPids, cpuSeconds, machineCpu, mainThreadCpuSeconds, memoryMb } from './proc.js';
+import { type StoreReference, storeReference } from './registration-reference.js';
 import { percentile, round, sortedCopy } from './stats.js';
 
 const PHONEBOOK = '/plexus/phonebook/1';
@@ -26,6 +27,10 @@ export interface SuiteOptions {
   /** Preload the lag/GC probe into the explorer. */
   probe: boolean;
   cpuProfDir: string | undefined;
+  /** `node.rpc.verifyThreads` of the explorer; undefined: the node's default. */
+  verifyThreads?: number;
+  /** After the levels, also write the same registrations straight into the explorer's redis. */
+  storeReference?: boolean;
 }
 
 /** One measured run: C clients, closed loop, or open loop at a total offered rate. */
@@ -54,6 +59,11 @@ export interface LevelResult {
    * work for loopback TCP and fsync, the driver, other processes). machineBusyPct: % of all cores.
    */
   cpu: { explorerPct: number; redisPct: number; clientsPct: number; otherPct: number; machineBusyPct: number };
+  /**
+   * CPU ms per completed registration: the explorer process (all threads), its main thread (the
+   * event loop), its redis-server, the clients. Far less sensitive to other load than the rates.
+   */
+  cpuMsPerRegistration: { explorer: number; explorerMainThread: number; redis: number; clients: number };
   /** From the probe preloaded into the explorer; undefined without it. */
   explorer?: { lagMaxMs: number; gcMaxMs: number; gcPct: number };
   clients: { lagP99Ms: number; lagMaxMs: number; gcMaxMs: number };
@@ -61,12 +71,15 @@ export interface LevelResult {
 
 export interface SuiteResult {
   fsync: Fsync;
+  /** `node.rpc.verifyThreads` as configured; null: the node's default. */
+  verifyThreads: number | null;
   levels: LevelResult[];
   memoryMb: { explorerIdle: number; explorerWithClients: number; explorerPeak: number; redisIdle: number; redisPeak: number };
   connect: { clients: number; seconds: number; refusedAttempts: number };
   /** What the explorer logged at its level (warn by default: any line is worth a look). */
   explorerLog: { lines: number; tail: string };
   profile?: ProfileSummary[];
+  storeReference?: StoreReference;
 }
 
 export const progress = (line: string): void => {
@@ -77,7 +90,7 @@ export const progress = (line: string): void => {
 export async function runSuite(opts: SuiteOptions, fsync: Fsync, levels: LevelSpec[], verifyPerSec: number): Promise<SuiteResult> {
   const dir = await makeTempDir('plexus-bench-');
   try {
-    const cfg = await writeExplorerConfig(dir, { fsync, logLevel: opts.logLevel });
+    const cfg = await writeExplorerConfig(dir, { fsync, logLevel: opts.logLevel, ...(opts.verifyThreads === undefined ? {} : { verifyThreads: opts.verifyThreads }) });
     const id = await plexusId(cfg.file);
     const target = id.multiaddrs.find((a) => a.startsWith('/ip4/127.0.0.1/'));
     if (target === undefined) throw new Error(`plexus id gave no loopback multiaddr: ${id.multiaddrs.join(', ')}`);
@@ -88,7 +101,7 @@ export async function runSuite(opts: SuiteOptions, fsync: Fsync, levels: LevelSp
       opts.cpuProfDir === undefined ? undefined : `--cpu-prof --cpu-prof-dir=${opts.cpuProfDir}`,
     ].filter((x) => x !== undefined);
     const env = { ...(nodeOptions.length > 0 ? { NODE_OPTIONS: nodeOptions.join(' ') } : {}), ...(opts.probe ? { PLEXUS_BENCH_PROBE_FILE: probeFile } : {}) };
-    progress(`starting explorer (fsync ${fsync}, log level ${opts.logLevel}) from ${cfg.file}`);
+    progress(`starting explorer (fsync ${fsync}, verify threads ${opts.verifyThreads ?? 'default'}, log level ${opts.logLevel}) from ${cfg.file}`);
     const node = await PlexusProcess.start(cfg.file, { logLevel: opts.logLevel, probe: () => phonebookAnswers(target), env });
     let workers: ClientWorkers | undefined;
     try {
@@ -119,12 +132,18 @@ export async function runSuite(opts: SuiteOptions, fsync: Fsync, levels: LevelSp
         peak.explorer = Math.max(peak.explorer, memoryMb(node.pid)?.hwm ?? 0);
       }
       peak.redis = Math.max(peak.redis, memoryMb(redisPid)?.hwm ?? 0);
+      let reference: StoreReference | undefined;
+      if (opts.storeReference === true) {
+        progress(`reference: ${maxLevel} closed loops of the phonebook's register script straight into the explorer's redis (no RPC), ${opts.warmup} s warm-up + ${opts.seconds} s`);
+        reference = await storeReference(join(dir, 'data'), cfg.redisPort, maxLevel, opts.warmup * 1000, opts.seconds * 1000, `ref${Date.now().toString(36)}`);
+      }
       await workers.close();
       workers = undefined;
       const exit = await node.stop();
       if (exit?.code !== 0) progress(`explorer exited with code ${exit?.code}, signal ${exit?.signal}`);
       const result: SuiteResult = {
         fsync,
+        verifyThreads: opts.verifyThreads ?? null,
         levels: results,
         memoryMb: {
           explorerIdle: round(explorerIdle),
@@ -136,6 +155,7 @@ export async function runSuite(opts: SuiteOptions, fsync: Fsync, levels: LevelSp
         connect,
         explorerLog: { lines: node.stderrLines, tail: node.stderrLines === 0 ? '' : node.tail.trimEnd().split('\n').slice(-6).join('\n') },
       };
+      if (reference !== undefined) result.storeReference = reference;
       if (opts.cpuProfDir !== undefined) result.profile = await summarizeProfiles(opts.cpuProfDir, 20, node.pid);
       return result;
     } finally {
@@ -182,8 +202,9 @@ async function runLevel(opts: SuiteOptions, spec: LevelSpec, ctx: LevelContext):
     peak.explorer = Math.max(peak.explorer, memoryMb(node.pid)?.rss ?? 0);
     peak.redis = Math.max(peak.redis, memoryMb(redisPid)?.rss ?? 0);
   }, 100);
-  const snap = (): { explorer: number; redis: number; machine: { busy: number; total: number } } => ({
+  const snap = (): { explorer: number; explorerMain: number; redis: number; machine: { busy: number; total: number } } => ({
     explorer: cpuSeconds(node.pid),
+    explorerMain: mainThreadCpuSeconds(node.pid),
     redis: cpuSeconds(redisPid),
     machine: machineCpu(),
   });
@@ -220,6 +241,7 @@ async function runLevel(opts: SuiteOptions, spec: LevelSpec, ctx: LevelContext):
   const redisPct = (100 * (last.redis - first.redis)) / seconds;
   const clientsPct = (100 * runs.reduce((a, r) => a + r.cpuSeconds, 0)) / seconds;
   const rps = completed / seconds;
+  const msPer = (cpuSecondsUsed: number): number => round((1000 * cpuSecondsUsed) / Math.max(1, completed), 3);
   const explorer = ctx.probeFile === undefined ? undefined : probeWindow(ctx.probeFile, measureStart, measureStart + measureMs);
   return {
     concurrency,
@@ -240,6 +262,12 @@ async function runLevel(opts: SuiteOptions, spec: LevelSpec, ctx: LevelContext):
       clientsPct: round(clientsPct, 0),
       otherPct: round(Math.max(0, machineBusyPct * cpus().length - explorerPct - redisPct - clientsPct), 0),
       machineBusyPct: round(machineBusyPct, 0),
+    },
+    cpuMsPerRegistration: {
+      explorer: msPer(last.explorer - first.explorer),
+      explorerMainThread: msPer(last.explorerMain - first.explorerMain),
+      redis: msPer(last.redis - first.redis),
+      clients: msPer(runs.reduce((a, r) => a + r.cpuSeconds, 0)),
     },
     ...(explorer === undefined ? {} : { explorer }),
     clients: {

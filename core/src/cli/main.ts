@@ -99,6 +99,15 @@ async function main(argv: string[]): Promise<void> {
       });
   }
   net
+    .command('get')
+    .description('print one value of a node\'s status (as in `net status --json`): plexus net get --plan PLAN explorer multiaddr')
+    .requiredOption('--plan <file>', 'plan file (YAML)')
+    .option('--run-dir <dir>', 'state and logs (default: .plexus-net/<network name>)')
+    .option('--json', 'machine-readable output')
+    .argument('<node>', 'node name, or visitor')
+    .argument('<field>', 'address, netns, multiaddr, docker, health, lagBytes, wireguard.NETWORK, ...')
+    .action(async (node: string, field: string, opts: { plan: string; runDir?: string; json?: boolean }) => (await import('./plan-commands.js')).netGet(opts, node, field));
+  net
     .command('exec')
     .description('run a command in the namespace of a node (or the visitor): plexus net exec --plan PLAN NODE -- COMMAND [ARG...]')
     .requiredOption('--plan <file>', 'plan file (YAML)')

@@ -54,3 +54,34 @@ export async function netExec(opts: { plan: string; runDir?: string }, node: str
     reportError(err);
   }
 }
+
+/**
+ * `plexus net get --plan P NODE FIELD`: one value of a node's status row (what `net status --json`
+ * shows), e.g. `explorer multiaddr`, `host1 docker`, `bot wireguard.main`, `visitor address`; for
+ * scripts and the README's walkthrough, which should not need jq or python to read the table.
+ */
+export async function netGet(opts: { plan: string; runDir?: string; json?: boolean }, node: string, field: string): Promise<void> {
+  const net = await import('../plan/net.js');
+  const { PlexusError } = await import('../errors.js');
+  const { PLAN_ERRORS } = await import('../plan/errors.js');
+  await runCommand(
+    opts,
+    async () => {
+      const s = await net.netStatus(opts.plan, opts.runDir);
+      if (s.nodes.length === 0) throw new PlexusError(PLAN_ERRORS.ERR_NET, `${s.plan} is not up (no state in ${s.runDir})`, { hint: `plexus net up --plan ${opts.plan}` });
+      const row = (node === 'visitor' ? s.visitor : s.nodes.find((n) => n.node === node)) as Record<string, unknown> | undefined;
+      if (row === undefined) {
+        const names = [...s.nodes.map((n) => n.node), ...(s.visitor === undefined ? [] : ['visitor'])];
+        throw new PlexusError(PLAN_ERRORS.ERR_NET, `no node '${node}' in ${s.plan}; nodes: ${names.join(', ')}`);
+      }
+      let value: unknown = row;
+      for (const k of field.split('.')) value = value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[k] : undefined;
+      if (value === undefined || (value !== null && typeof value === 'object')) {
+        const fields = Object.entries(row).flatMap(([k, v]) => (v !== null && typeof v === 'object' ? Object.keys(v).map((s2) => `${k}.${s2}`) : [k]));
+        throw new PlexusError(PLAN_ERRORS.ERR_NET, `node '${node}' has no value '${field}'; it has: ${fields.join(', ')}`);
+      }
+      return { node, field, value };
+    },
+    (r) => String(r.value),
+  );
+}

@@ -25,7 +25,9 @@ if [ "${1:-}" = "--test" ]; then
   # built out of busybox-static (no registry is needed); wireguard-tools + wireguard-go build the
   # mesh tests' interfaces (the kernel may lack the module); pebble is the ACME tests' CA; chromium
   # is the browser the dashboard test drives (puppeteer-core, no browser download).
-  packages+=(iproute2 procps psmisc curl openssl haproxy nftables golang-go golang-github-hashicorp-yamux-dev docker.io busybox-static wireguard-tools wireguard-go pebble chromium)
+  # ansible + ansible-lint check and apply deploy/ansible, systemd-analyze (systemd) checks its units
+  # (test/deploy.e2e.test.ts); python3-apt is what the apt module needs on the target, this machine.
+  packages+=(iproute2 procps psmisc curl openssl haproxy nftables golang-go golang-github-hashicorp-yamux-dev docker.io busybox-static wireguard-tools wireguard-go pebble chromium ansible ansible-lint python3-apt systemd)
 fi
 missing=()
 for p in "${packages[@]}"; do

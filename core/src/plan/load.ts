@@ -87,6 +87,7 @@ export function parsePlan(text: string, file: string): LoadedPlan {
     if (node.tunnel !== undefined && node.role !== 'threebot') add(`${at}.tunnel`, 'only a threebot node has a tunnel');
     if (node.hosting !== undefined && node.role !== 'host') add(`${at}.hosting`, 'only a host node has hosting');
     if (node.router !== undefined && node.role !== 'dns') add(`${at}.router`, 'only a dns node runs a router');
+    if (node.replicaOf !== undefined) checkReplicaOf(plan, n, storeNets.length > 0, (m) => add(`${at}.replicaOf`, m));
     if (node.role === 'dev') add(`${at}.role`, 'role dev is the all-in-one node of configs/dev.yaml, not part of a network plan');
     if (node.role === 'threebot' && routers(plan).length === 0) add(`${at}.role`, 'a threebot needs at least one dns node with a router to tunnel to');
   }
@@ -104,6 +105,34 @@ export function parsePlan(text: string, file: string): LoadedPlan {
   }
   if (issues.length > 0) throw new PlanError(issues, file);
   return { file, plan, explorer: explorer!, storeNetwork: storeNets[0] };
+}
+
+/** A dns node's `replicaOf`: the explorer or another dns node, no cycle, not over a store network. */
+function checkReplicaOf(plan: Plan, name: string, storeNetwork: boolean, add: (message: string) => void): void {
+  const node = plan.nodes[name]!;
+  const up = node.replicaOf!;
+  const upNode = plan.nodes[up];
+  if (node.role !== 'dns') return add('only a dns node replicates another store');
+  if (upNode === undefined || (upNode.role !== 'dns' && upNode.role !== 'explorer')) return add(`expected a dns node or the explorer, got '${up}'`);
+  if (up === name) return add('a node cannot replicate itself');
+  // The wireguard plugin moves a replica onto the store network's registry node only: a chained
+  // replica there would silently replicate the explorer instead.
+  if (upNode.role === 'dns' && storeNetwork) return add('a chained replica (of a dns node) needs a plan without a store network; it replicates over the machines\' addresses');
+  const seen = new Set([name]);
+  for (let at: string | undefined = up; at !== undefined; at = plan.nodes[at]?.replicaOf) {
+    if (seen.has(at)) return add(`replicaOf makes a cycle (${[...seen, at].join(' -> ')})`);
+    seen.add(at);
+  }
+}
+
+/** The node whose store a dns node replicates: its `replicaOf`, else the explorer. */
+export function upstreamOf(loaded: LoadedPlan, name: string): string {
+  return loaded.plan.nodes[name]!.replicaOf ?? loaded.explorer;
+}
+
+/** True when some dns node replicates `name`'s store (its store must then listen on its address). */
+export function hasReplicas(plan: Plan, name: string): boolean {
+  return Object.values(plan.nodes).some((n) => n.replicaOf === name);
 }
 
 /** DNS nodes that run a router, in plan order. */

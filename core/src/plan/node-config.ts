@@ -1,5 +1,5 @@
 import type { LoadedPlan } from './load.js';
-import { networksOf, routers } from './load.js';
+import { hasReplicas, networksOf, routers, upstreamOf } from './load.js';
 import { PORT_DEFAULTS, type PlanNode, type PortName } from './schema.js';
 
 /**
@@ -93,22 +93,27 @@ export function buildNodeConfig(input: NodeRenderInput): Record<string, unknown>
       if (Object.values(plan.nodes).some((n) => n.role === 'host')) plugins.hosts = {};
       plugins.api = { listen: `127.0.0.1:${port('api')}` };
       break;
-    case 'dns':
+    case 'dns': {
+      const up = upstreamOf(loaded, name);
       plugins.store = {
         mode: 'replica',
-        bind: '127.0.0.1',
+        // Chained replicas reach this store on the machine address; it always has a password.
+        bind: hasReplicas(plan, name) ? addr : '127.0.0.1',
         port: port('replica'),
         passwordFile: SECRET_FILES.store,
         replicaOf:
-          loaded.storeNetwork === undefined
-            ? { host: addressOf(loaded, loaded.explorer), port: storePort, passwordFile: SECRET_FILES.master }
-            : { network: loaded.storeNetwork, port: storePort, passwordFile: SECRET_FILES.master },
+          up !== loaded.explorer
+            ? { host: addressOf(loaded, up), port: portOf(loaded, plan.nodes[up]!, 'replica'), passwordFile: SECRET_FILES.master }
+            : loaded.storeNetwork === undefined
+              ? { host: addressOf(loaded, loaded.explorer), port: storePort, passwordFile: SECRET_FILES.master }
+              : { network: loaded.storeNetwork, port: storePort, passwordFile: SECRET_FILES.master },
       };
       plugins.dns = { listen: [`${addr}:${port('dns')}`], zones: [...plan.network.zones] };
       if (node.router !== false) {
         plugins.tcprouter = { listen: { http: `${addr}:${port('http')}`, tls: `${addr}:${port('tls')}`, clients: `${addr}:${port('clients')}` } };
       }
       break;
+    }
     case 'host': {
       const h = node.hosting;
       plugins.store = { bind: '127.0.0.1', port: port('hostStore'), passwordFile: SECRET_FILES.store };

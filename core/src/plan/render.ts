@@ -7,7 +7,7 @@ import { keyPairFromSeed, toHex } from '../crypto/ed25519.js';
 import { PlexusError } from '../errors.js';
 import { peerIdOf } from '../identity.js';
 import { PLAN_ERRORS } from './errors.js';
-import { type LoadedPlan, loadPlanFile } from './load.js';
+import { type LoadedPlan, loadPlanFile, upstreamOf } from './load.js';
 import { SECRET_FILES, addressOf, buildNodeConfig, portOf } from './node-config.js';
 import { SecretsFile, defaultSecretsPath } from './secrets.js';
 
@@ -92,7 +92,7 @@ export async function renderPlan(opts: RenderOptions): Promise<RenderResult> {
     await secret(SECRET_FILES.identity, `${JSON.stringify({ type: 'ed25519', seed: id.seed, publicKey: id.publicKey })}\n`);
     const hasStore = node.role === 'explorer' || node.role === 'dns' || node.role === 'host';
     if (hasStore) await secret(SECRET_FILES.store, `${secrets.get('stores', name)}\n`);
-    if (node.role === 'dns') await secret(SECRET_FILES.master, `${secrets.get('stores', loaded.explorer)}\n`);
+    if (node.role === 'dns') await secret(SECRET_FILES.master, `${secrets.get('stores', upstreamOf(loaded, name))}\n`);
     if (node.role === 'threebot') await secret(SECRET_FILES.tunnel, `${secrets.get('tunnels', name, 16)}\n`);
 
     const config = buildNodeConfig({

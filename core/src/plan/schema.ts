@@ -68,6 +68,11 @@ const NodeSchema = z.strictObject({
   networks: z.array(name).optional(),
   /** DNS nodes: also run a TCP router (HTTP 80, TLS 443, tunnel clients 18000). Default true. */
   router: z.boolean().optional(),
+  /**
+   * DNS nodes: the node whose store this one replicates (a dns node or the explorer). Default the
+   * explorer; naming a dns node makes a chained replica (a replica of a replica, as Redis allows).
+   */
+  replicaOf: name.optional(),
   /** Threebots: where the tunnel delivers plain (HTTP) and TLS connections. */
   tunnel: z.strictObject({ local: hostPort.default('127.0.0.1:8080'), localTls: hostPort.optional() }).optional(),
   /** Hosts: what is rented out. */
@@ -82,7 +87,7 @@ const NodeSchema = z.strictObject({
     })
     .optional(),
   /** Per-node port changes (see `defaults.ports`). */
-  ports: z.record(z.enum(Object.keys(PORT_DEFAULTS) as [keyof typeof PORT_DEFAULTS]), port).optional(),
+  ports: z.partialRecord(z.enum(Object.keys(PORT_DEFAULTS) as [keyof typeof PORT_DEFAULTS]), port).optional(),
   /** Merged over the rendered `plugins:` block, key by key (the result is validated like any config). */
   overrides: z.record(z.string(), z.unknown()).optional(),
 });
@@ -90,7 +95,7 @@ const NodeSchema = z.strictObject({
 const DefaultsSchema = z.strictObject({
   /** Root of the nodes' data dirs: `<dataDir>/<node>`. Default /var/lib/plexus. */
   dataDir: z.string().min(1).default('/var/lib/plexus'),
-  ports: z.record(z.enum(Object.keys(PORT_DEFAULTS) as [keyof typeof PORT_DEFAULTS]), port).optional(),
+  ports: z.partialRecord(z.enum(Object.keys(PORT_DEFAULTS) as [keyof typeof PORT_DEFAULTS]), port).optional(),
   /** `log.level` of every node. Default info. */
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });

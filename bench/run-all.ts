@@ -19,6 +19,7 @@ const BENCHMARKS: { name: string; file: string; args: string[]; /** false: it ha
   { name: 'acme', file: 'acme.js', args: ['--count', '10'], seconds: false },
   { name: 'api', file: 'api.js', args: [] },
   { name: 'cli-startup', file: 'cli-startup.js', args: [], seconds: false },
+  { name: 'net-scale', file: 'net-scale.js', args: [], seconds: false },
 ];
 
 const USAGE = `usage: node bench/dist/run-all.js [--seconds N] [--json] [--only NAME]

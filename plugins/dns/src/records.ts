@@ -58,6 +58,10 @@ type Obj = Record<string, unknown>;
 
 /** Go's encoding/json (what CoreDNS uses) matches keys case-insensitively: `"A"` and `"MBox"` work there, so here too. */
 function lowerKeys(o: Obj): Obj {
+  // Keys are nearly always lowercase already: then the object is used as it is (no copy per record).
+  let lower = true;
+  for (const k in o) if (k !== k.toLowerCase()) lower = false;
+  if (lower) return o;
   const out: Obj = {};
   for (const [k, v] of Object.entries(o)) out[k.toLowerCase()] = v;
   return out;
@@ -228,8 +232,13 @@ export function parseRecords(value: string, pluginTtl: number, zone: string): Pa
       const where = `${k}[${i}]`;
       if (!isObj(e)) return p.issue(`${where}: expected an object`);
       const rr = p.entry(k, lowerKeys(e), where);
-      if (rr === undefined || seen.has(rrKey(rr))) return;
-      seen.add(rrKey(rr));
+      if (rr === undefined) return;
+      // A set of one (the usual case) has no duplicates to find.
+      if (v.length > 1) {
+        const id = rrKey(rr);
+        if (seen.has(id)) return;
+        seen.add(id);
+      }
       set.push(rr);
     });
     if (set.length > 0) records.sets[k] = set;

@@ -1,20 +1,20 @@
-import { parseRecords, type NodeRecords } from './records.js';
+import { parseRecords } from './records.js';
 import { foldCase, normalizeName, zoneOfKey, type ZoneKeyScheme } from '@plexus/core';
 import type { WildcardRules } from './config.js';
-import { buildView, LiveZone, type ZoneView } from './zone.js';
+import { buildView, LiveZone, RawNodes, type ZoneView } from './zone.js';
 
 /**
  * The zone hashes as last read from the store, and the view built from them. Pure in-memory: the
  * store side (ZoneCache) hands it what it read, whole hashes or single fields; only fields whose
- * raw value changed are parsed again, and a zone held in one hash (the usual case) has its indexes
- * updated field by field, so a change costs work in proportion to the change, not to the zone.
+ * raw value changed are looked at again, and a zone held in one hash (the usual case) has its
+ * indexes updated field by field, so a change costs work in proportion to the change, not to the
+ * zone. Fields are held as their raw values only (RawNodes parses them when a query needs one).
  */
 
-/** Per store key: its raw field values (to re-parse only what changed) and the parsed records. */
+/** Per store key: its raw field values, which are also what its zone answers from. */
 interface KeyState {
   zone: string;
-  raw: Map<string, string>;
-  nodes: Map<string, NodeRecords>;
+  nodes: RawNodes;
 }
 
 /** What a change did to the answers, so the answer cache drops only those it may have changed. */
@@ -61,7 +61,7 @@ export class ZoneState {
 
   /** Fields currently held for `key` (as normalized for the rules). */
   fields(key: string): IterableIterator<string> {
-    return (this.keysByName.get(key)?.raw ?? new Map<string, string>()).keys();
+    return (this.keysByName.get(key)?.nodes.raw ?? new Map<string, string>()).keys();
   }
 
   /** Sizes for status. */
@@ -95,30 +95,29 @@ export class ZoneState {
     const zone = zoneOfKey(key, this.scheme);
     if (zone === undefined || (this.rules === 'coredns' && !this.exactKey(key))) return undefined;
     const wasHeld = this.keysByName.has(key);
-    const state = this.keysByName.get(key) ?? { zone, raw: new Map<string, string>(), nodes: new Map<string, NodeRecords>() };
+    const state = this.keysByName.get(key) ?? { zone, nodes: new RawNodes(new Map(), this.ttl, zone) };
+    const raw = state.nodes.raw;
     const done: { field: string; kind: 'added' | 'removed' | 'updated' }[] = [];
     for (const [rawField, value] of fields) {
       const field = this.fieldName(rawField);
       if (field === '') continue;
-      const had = state.raw.get(field);
+      const had = raw.get(field);
       if (value === undefined) {
         if (had === undefined) continue;
-        state.raw.delete(field);
-        state.nodes.delete(field);
+        raw.delete(field);
         done.push({ field, kind: 'removed' });
         continue;
       }
       if (had === value) continue;
-      state.raw.set(field, value);
-      const parsed = parseRecords(value, this.ttl, zone);
-      for (const issue of parsed.issues) this.warnOnce(key, rawField, issue);
-      state.nodes.set(field, parsed.records);
+      raw.set(field, value);
+      // Parsed here only to report its problems once; answers parse it again when they need it.
+      for (const issue of parseRecords(value, this.ttl, zone).issues) this.warnOnce(key, rawField, issue);
       done.push({ field, kind: had === undefined ? 'added' : 'updated' });
     }
     if (done.length === 0) return undefined;
 
     let owners = this.keysOfZone.get(zone);
-    const held = state.raw.size > 0;
+    const held = raw.size > 0;
     if (held && !wasHeld) {
       this.keysByName.set(key, state);
       if (owners === undefined) this.keysOfZone.set(zone, (owners = new Set()));
@@ -149,9 +148,9 @@ export class ZoneState {
     else if (owners.length === 1) this.zones.set(zone, new LiveZone(zone, owners[0]!.nodes, this.ttl, this.rules));
     else {
       // Two keys name one zone (`Gateway.TF.` and `gateway.tf.`): their fields are merged into a copy.
-      const nodes = new Map<string, NodeRecords>();
-      for (const s of owners) for (const [f, n] of s.nodes) nodes.set(f, n);
-      this.zones.set(zone, new LiveZone(zone, nodes, this.ttl, this.rules));
+      const raw = new Map<string, string>();
+      for (const s of owners) for (const [f, v] of s.nodes.raw) raw.set(f, v);
+      this.zones.set(zone, new LiveZone(zone, new RawNodes(raw, this.ttl, zone), this.ttl, this.rules));
     }
     // The view holds the zone objects: a new one (or one fewer) needs a new view.
     this.view = buildView(this.zones.values(), this.scheme.zones, this.ttl, this.rules);

@@ -48,8 +48,6 @@ const CHUNK = 250;
 const CHUNK_SCAN_FIELDS = 20_000;
 /** Stream entries per XREAD. */
 const STREAM_BATCH = 2000;
-/** A stream entry for a key applied this shortly before the key's event explains it. */
-const APPLIED_JUST_BEFORE_MS = 20;
 /** Unexplained events beyond this are not tracked one by one: everything is re-read instead. */
 const MAX_PENDING_EVENTS = 10_000;
 /** Replication state is read this often: a replica's full sync sends no keyspace event. */
@@ -78,9 +76,15 @@ export class ZoneCache {
   private lastId = '0-0';
   private readonly rereads = new Set<Reread>();
   /** Keyspace events not yet explained by a stream entry: key → when the first arrived, and our stream position then. */
-  private readonly pendingEvents = new Map<string, { at: number; from: string }>();
-  /** Key → when a stream entry for it was last applied. */
-  private readonly streamTouched = new Map<string, number>();
+  private readonly pendingEvents = new Map<string, { n: number; from: string }>();
+  /**
+   * Key → stream entries applied for it not yet matched with its keyspace event (negative: events
+   * matched with entries still to be applied). Every gateway write is one command and one entry,
+   * so each entry explains exactly one event, whichever of the two arrives first: a time window
+   * instead misjudged events that arrived late on a loaded machine, and each misjudged one cost a
+   * re-read of the whole hash (at 20 changes/s on a 100k zone, the node did little else).
+   */
+  private readonly credits = new Map<string, number>();
   private fullRunning: Promise<void> | undefined;
   private fullAgain = false;
   private failures = 0;
@@ -206,7 +210,9 @@ export class ZoneCache {
 
   private keyEvent(key: string): void {
     if (zoneOfKey(key, this.scheme) === undefined) return;
-    if (!this.pendingEvents.has(key)) this.pendingEvents.set(key, { at: Date.now(), from: this.lastId });
+    const pending = this.pendingEvents.get(key);
+    if (pending !== undefined) pending.n++;
+    else this.pendingEvents.set(key, { n: 1, from: this.lastId });
     if (this.pendingEvents.size > MAX_PENDING_EVENTS) {
       this.pendingEvents.clear();
       this.requestFull();
@@ -230,16 +236,30 @@ export class ZoneCache {
       this.pendingEvents.clear();
       let from = events[0]![1].from;
       for (const [, e] of events) if (compareIds(e.from, from) < 0) from = e.from;
-      let named = new Set<string>();
+      // Entries not applied yet, by key; applied ones are in `credits` (matched here, after the await, so none counts twice).
+      const named = new Map<string, number>();
       try {
         const pending = (await this.store.redis.xrange(this.stream, `(${from}`, '+', 'COUNT', STREAM_BATCH)) as [string, string[]][];
-        named = new Set(pending.map(([, kv]) => kv[kv.indexOf('k') + 1]!));
+        for (const [id, kv] of pending) {
+          if (compareIds(id, this.lastId) <= 0) continue;
+          const k = kv[kv.indexOf('k') + 1]!;
+          named.set(k, (named.get(k) ?? 0) + 1);
+        }
       } catch (err) {
         this.failed(err);
         return;
       }
-      // An entry applied just before its event arrived has left `pending` already.
-      const unexplained = events.filter(([key, e]) => !named.has(key) && (this.streamTouched.get(key) ?? 0) < e.at - APPLIED_JUST_BEFORE_MS).map(([key]) => key);
+      const unexplained: string[] = [];
+      for (const [key, e] of events) {
+        const credit = this.credits.get(key) ?? 0;
+        const applied = Math.min(e.n, Math.max(0, credit));
+        const coming = Math.min(e.n - applied, named.get(key) ?? 0);
+        if (coming > 0) named.set(key, named.get(key)! - coming);
+        const left = credit - applied - coming;
+        if (left === 0) this.credits.delete(key);
+        else this.credits.set(key, left);
+        if (e.n - applied - coming > 0) unexplained.push(key);
+      }
       if (unexplained.length > 0) await this.reread(unexplained, false).catch((err: unknown) => this.failed(err));
     }
   }
@@ -291,6 +311,8 @@ export class ZoneCache {
   /** Every zone hash, chunk by chunk, diffed against what we hold. */
   private async fullRead(): Promise<void> {
     const gen = this.linkGen;
+    // What the full read covers needs no matching; an event of a write before it re-reads one hash at worst.
+    this.credits.clear();
     const redis = this.store.redis;
     // A stream that went back (a replica now following another master) would never reach our id.
     const end = await redis.xrevrange(this.stream, '+', '-', 'COUNT', 1).then((l) => l[0]?.[0] ?? '0-0');
@@ -392,6 +414,7 @@ export class ZoneCache {
 
   private async applyEntries(entries: [string, string[]][]): Promise<void> {
     const wanted = new Map<string, Set<string>>();
+    const perKey = new Map<string, number>();
     for (const [, kv] of entries) {
       let key: string | undefined;
       let field: string | undefined;
@@ -403,6 +426,7 @@ export class ZoneCache {
       let set = wanted.get(key);
       if (set === undefined) wanted.set(key, (set = new Set()));
       set.add(field);
+      perKey.set(key, (perKey.get(key) ?? 0) + 1);
     }
     const p = this.store.redis.pipeline();
     // Entries trimmed away after `lastId` were never read: then only a full read is complete.
@@ -427,12 +451,17 @@ export class ZoneCache {
       if (m === undefined) byKey.set(key, (m = new Map()));
       m.set(f, (v as string | null) ?? undefined);
     });
-    const now = Date.now();
     for (const [key, fields] of byKey) {
       this.stats.fieldReads += fields.size;
-      this.streamTouched.set(key, now);
       this.applyFields(key, fields);
     }
+    for (const [key, n] of perKey) {
+      const left = (this.credits.get(key) ?? 0) + n;
+      if (left === 0) this.credits.delete(key);
+      else this.credits.set(key, left);
+    }
+    // Events lost (a reconnect re-reads everything anyway) would leave credits behind: bounded.
+    if (this.credits.size > MAX_PENDING_EVENTS) this.credits.clear();
     this.stats.streamEntries += entries.length;
     this.lastId = entries[entries.length - 1]![0];
   }

@@ -1,7 +1,14 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { killAllNodes, removeDir, runCli, tempDir } from './lib/harness.js';
+import { execFile } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { promisify } from 'node:util';
+import { NodeProcess, explorerConfig, freePort, killAllNodes, removeDir, runCli, tempDir } from './lib/harness.js';
 import { ZONE, startGatewayNode, type GatewayNode } from './lib/gateway-node.js';
+
+const exec = promisify(execFile);
 
 /**
  * The change stream end to end: a real node (store, phonebook, gateway, dns), the real CLI, the
@@ -51,5 +58,68 @@ describe('DNS follows the gateway change stream', () => {
     await gw.redis('HSET', `${ZONE}.`, 'handmade', JSON.stringify({ a: [{ ip: '10.9.9.9' }] }));
     assert.equal(await gw.digUntil(`handmade.${ZONE}`, 'A', (a) => a === '10.9.9.9'), '10.9.9.9');
     assert.ok((await dnsStatus()).cache.keyRereads >= 1);
+  });
+});
+
+/** True when `port` can be bound on 127.0.0.1 over UDP and TCP without SO_REUSEPORT: nobody holds it. */
+async function portFree(port: number): Promise<boolean> {
+  const u = createSocket('udp4');
+  const udp = await new Promise<boolean>((resolve) => {
+    u.once('error', () => resolve(false));
+    u.bind(port, '127.0.0.1', () => resolve(true));
+  });
+  u.close();
+  const s = createServer();
+  const tcp = await new Promise<boolean>((resolve) => {
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => resolve(true));
+  });
+  if (tcp) await new Promise((r) => s.close(r));
+  return udp && tcp;
+}
+
+/**
+ * `dns.workers: 2` on a real node: both threads answer the real `dig` on the one port, the node
+ * stops cleanly on SIGTERM (no thread keeps it alive), and a killed node leaves nothing bound.
+ */
+describe('DNS workers on a real node', () => {
+  let dir: string;
+  after(async () => {
+    await killAllNodes();
+    await removeDir(dir);
+  });
+
+  test('two threads answer on one port; SIGTERM and SIGKILL leave no thread or socket behind', async () => {
+    dir = await tempDir('plexus-dns-workers-e2e-');
+    for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
+      const dnsPort = await freePort();
+      const { file } = await explorerConfig(dir, `  dns: { listen: ['127.0.0.1:${dnsPort}'], zones: [${ZONE}], workers: 2 }\n`);
+      const node = await NodeProcess.start(file, 120_000);
+      const status = async (): Promise<Record<string, any>> => {
+        const r = await runCli(['status', '--config', file, '--json']);
+        assert.equal(r.code, 0, r.stderr);
+        const p = r.json.plugins as Record<string, any>;
+        return p.dns?.status ?? p.dns;
+      };
+      const dig = async (): Promise<string> => (await exec('dig', ['@127.0.0.1', '-p', String(dnsPort), `${ZONE}`, 'SOA', '+short', '+time=2', '+tries=1'], { timeout: 10_000 })).stdout.trim();
+      const deadline = Date.now() + 120_000;
+      let runs = 0;
+      for (;;) {
+        assert.match(await dig(), new RegExp(`^ns1\\.${ZONE.replaceAll('.', '\\.')}\\. `), 'the SOA of the zone');
+        runs++;
+        const threads = (await status()).threads as { queries: number }[];
+        assert.equal(threads.length, 2);
+        if (threads.every((t) => t.queries > 0)) break;
+        assert.ok(Date.now() < deadline, `after ${runs} dig runs a thread answered nothing: ${JSON.stringify(threads)}`);
+      }
+      const pid = node.pid;
+      if (signal === 'SIGTERM') assert.equal((await node.stop('SIGTERM')).code, 0, 'a clean exit: no worker thread kept the node alive');
+      else {
+        node.kill('SIGKILL');
+        await node.waitExit();
+      }
+      assert.equal(existsSync(`/proc/${pid}`), false, 'the process and its threads are gone');
+      assert.equal(await portFree(dnsPort), true, `after ${signal} nothing holds the DNS port`);
+    }
   });
 });

@@ -16,6 +16,7 @@ export const DNS_DEFAULTS = {
   answerCacheSize: 20_000,
   syncWaitMs: 10_000,
   changeStream: 'gateway:zone-changes',
+  workers: 1,
   tcp: { maxConnections: 512, maxPerIp: 32, queryTimeoutMs: 5_000, idleTimeoutMs: 10_000 },
 } as const;
 
@@ -76,6 +77,12 @@ export const DnsConfigSchema = z.strictObject({
   syncWaitMs: z.number().int().min(0).max(600_000).default(DNS_DEFAULTS.syncWaitMs),
   /** The stream the gateway names each changed zone field in (plugins/gateway README). Default `gateway:zone-changes`. */
   changeStream: z.string().min(1).default(DNS_DEFAULTS.changeStream),
+  /**
+   * DNS threads on the same ports (SO_REUSEPORT; the kernel spreads clients over them), each with
+   * its own view of the zones kept from the store's change stream, so the memory of the view and
+   * the answer cache is paid once per thread. The TCP limits are divided among them. Default 1.
+   */
+  workers: z.number().int().min(1).max(64).default(DNS_DEFAULTS.workers),
   /** Lookup rules for names without a field of their own: `coredns` (default) or `rfc4592`; see WILDCARD_RULES. */
   wildcards: z.enum(WILDCARD_RULES).default(DNS_DEFAULTS.wildcards),
   /**

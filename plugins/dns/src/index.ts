@@ -1,18 +1,14 @@
 import { definePlugin, formatHostPort as fmt, parseHostPort, type CapabilityMap, type HostPort, type PluginContext, type PluginInstance } from '@plexus/core';
 import { DnsConfigSchema, type DnsConfig } from './config.js';
-import { Forwarder } from './forwarder.js';
-import { Responder } from './responder.js';
-import { DnsServer } from './server.js';
-import { ZoneCache } from './zone-cache.js';
+import { DnsEngine, sumStatus, type EngineStatus } from './engine.js';
 import { DnsMetrics } from './metrics.js';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
-
-const round = (ms: number): number => Math.round(ms * 10) / 10;
+import type { TcpLimits } from './server.js';
+import { redisSettings, WorkerHandle, type WorkerInit } from './workers.js';
 
 export { DnsConfigSchema, DNS_DEFAULTS, WILDCARD_RULES, type DnsConfig, type WildcardRules } from './config.js';
 export { parseRecords, effectiveTtl, madeUpSoa, chunk255, type NodeRecords, type Rr, type Soa } from './records.js';
 export { lookup, resolveName, findZone, QTYPE, type LookupResult } from './lookup.js';
-export { buildZone, buildView, type Zone, type ZoneView } from './zone.js';
+export { buildZone, buildView, RawNodes, type Zone, type ZoneView, type NodeTable } from './zone.js';
 export { ZoneState } from './zone-state.js';
 export { renderCorefile, corefileFromConfig, type CorefileInput, type CorefileOptions } from './corefile.js';
 export { ZoneCache, CHANGE_STREAM } from './zone-cache.js';
@@ -20,45 +16,36 @@ export type { DnsCounters } from './responder.js';
 
 /** The running service behind the `dns` plugin; exposed for tests (bound addresses, counters). */
 export class DnsService implements PluginInstance {
-  private cache: ZoneCache | undefined;
-  private server: DnsServer | undefined;
-  private forwarder: Forwarder | undefined;
-  private responder: Responder | undefined;
-  /** Event-loop delay while serving: a stall here is a stall of every answer. */
-  private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  private engine: DnsEngine | undefined;
+  private workers: WorkerHandle[] = [];
 
   constructor(private readonly ctx: PluginContext<DnsConfig>) {}
 
   async start(): Promise<void> {
-    if (this.server !== undefined) return;
+    if (this.engine !== undefined) return;
     const cfg = this.ctx.config;
     const store = this.ctx.capability('store');
+    const threads = cfg.workers;
+    // The limits hold for the port as a whole: each thread gets its share.
+    const share = (n: number): number => Math.max(1, Math.floor(n / threads));
+    const tcp: TcpLimits = { maxConnections: share(cfg.tcp.maxConnections), maxPerIp: share(cfg.tcp.maxPerIp), queryMs: cfg.tcp.queryTimeoutMs, idleMs: cfg.tcp.idleTimeoutMs };
+    const metrics = new DnsMetrics(this.ctx.metrics);
     try {
-      const cache = new ZoneCache(store, {
-        zones: cfg.zones,
-        ttl: cfg.ttl,
-        keyPrefix: cfg.keyPrefix,
-        keySuffix: cfg.keySuffix,
-        resyncMs: cfg.resyncIntervalMs,
-        // The lookup rules travel with the view the cache builds (case of fields, indexes), so the
-        // responder and lookup always answer with the rules the data was indexed for.
-        wildcards: cfg.wildcards,
-        changeStream: cfg.changeStream,
+      this.engine = await DnsEngine.start({
+        config: cfg,
+        store,
         log: this.ctx.log,
+        metrics,
+        listen: cfg.listen.map((l) => parseHostPort(l, true, true)!),
+        reusePort: threads > 1,
+        tcp,
+        syncWaitMs: cfg.syncWaitMs,
       });
-      this.cache = cache;
-      this.loopDelay.enable();
-      await cache.start(cfg.syncWaitMs);
-      const upstreams = cfg.forwarders.map((f) => parseHostPort(f, true)!);
-      this.forwarder = upstreams.length > 0 ? new Forwarder(upstreams, cfg.forwardTimeoutMs) : undefined;
-      const responder = new Responder(() => cache.view, { maxUdpPayload: cfg.maxUdpPayload, forwarding: upstreams.length > 0, cacheSize: cfg.answerCacheSize });
-      this.responder = responder;
-      cache.onChange = (change) => responder.invalidate(change);
-      const tcp = { maxConnections: cfg.tcp.maxConnections, maxPerIp: cfg.tcp.maxPerIp, queryMs: cfg.tcp.queryTimeoutMs, idleMs: cfg.tcp.idleTimeoutMs };
-      const metrics = new DnsMetrics(this.ctx.metrics);
-      this.server = new DnsServer({ listen: cfg.listen.map((l) => parseHostPort(l, true, true)!), responder, forwarder: this.forwarder, log: this.ctx.log, tcp, metrics });
-      await this.server.start();
-      this.ctx.log.info({ listen: this.addresses().udp.map(fmt), zones: cfg.zones, wildcards: cfg.wildcards, ...(await cache.status()) }, 'dns serving');
+      // The workers bind the ports the main thread got (which resolves port 0 in tests).
+      const listen = this.engine.server.addresses().udp;
+      const init: WorkerInit = { config: cfg, redis: redisSettings(store.redis.options), replicaOfNetwork: store.replicaOfNetwork, listen, tcp };
+      for (let i = 1; i < threads; i++) this.workers.push(await WorkerHandle.start(init, this.ctx, metrics, i));
+      this.ctx.log.info({ listen: this.addresses().udp.map(fmt), zones: cfg.zones, wildcards: cfg.wildcards, threads, ...(await this.engine.cache.status()) }, 'dns serving');
     } catch (err) {
       await this.stop();
       throw err;
@@ -66,35 +53,39 @@ export class DnsService implements PluginInstance {
   }
 
   async stop(): Promise<void> {
-    const { server, cache, forwarder } = this;
-    this.server = undefined;
-    this.cache = undefined;
-    this.forwarder = undefined;
-    await server?.stop();
-    forwarder?.close();
-    await cache?.stop();
-    this.loopDelay.disable();
+    const { engine, workers } = this;
+    this.engine = undefined;
+    this.workers = [];
+    await Promise.all(workers.map((w) => w.stop()));
+    await engine?.stop();
   }
 
   /** Where the sockets are bound (useful with port 0). */
   addresses(): { udp: HostPort[]; tcp: HostPort[] } {
-    return this.server?.addresses() ?? { udp: [], tcp: [] };
+    return this.engine?.server.addresses() ?? { udp: [], tcp: [] };
   }
 
   capabilities(): Partial<CapabilityMap> {
-    if (this.server === undefined) return {};
+    if (this.engine === undefined) return {};
     return { dns: { zones: this.ctx.config.zones, addresses: () => this.addresses() } };
   }
 
+  /** Counters summed over the threads (see `sumStatus`); `threads` lists each thread's query count. */
   async status(): Promise<Record<string, unknown>> {
-    const r = this.responder;
+    const engine = this.engine;
+    if (engine === undefined) return { listen: [], wildcards: this.ctx.config.wildcards, cache: {} };
+    const all = [await engine.status(), ...(await Promise.all(this.workers.map((w) => w.status())))];
+    const present = all.filter((s): s is EngineStatus => s !== undefined);
+    const s = sumStatus(present);
     return {
       listen: this.addresses().udp.map(fmt),
       wildcards: this.ctx.config.wildcards,
-      ...(r === undefined ? {} : { ...r.counters, rcodes: { ...r.counters.rcodes }, cachedAnswers: r.cachedAnswers }),
-      cache: (await this.cache?.status()) ?? {},
-      eventLoopDelayMs: { p99: round(this.loopDelay.percentile(99) / 1e6), max: round(this.loopDelay.max / 1e6) },
-      tcpRefused: this.server === undefined ? {} : { ...this.server.tcpRefused },
+      ...s.counters,
+      cachedAnswers: s.cachedAnswers,
+      cache: s.cache,
+      eventLoopDelayMs: s.eventLoopDelayMs,
+      tcpRefused: s.tcpRefused,
+      threads: all.map((t) => (t === undefined ? { missing: true } : { queries: t.counters.queries, ready: t.cache.ready, lastStreamId: t.cache.lastStreamId })),
     };
   }
 }

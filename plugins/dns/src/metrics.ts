@@ -21,13 +21,23 @@ const LATENCY_SAMPLE = 8;
  * are counted in a plain map and added to the counter when it is scraped, and one answer in
  * LATENCY_SAMPLE is timed (the histogram's `_count` is the number of timed answers).
  */
+/** What a worker thread counted since it last reported: answers by key, and the timed answers (seconds). */
+export interface MetricsDelta {
+  counts: [string, number][];
+  samples: { udp: number[]; tcp: number[] };
+}
+
 export class DnsMetrics {
-  private readonly latency: Histogram<'transport'>;
+  /** The histogram on the main thread; undefined in a worker, which keeps samples for `drain`. */
+  private readonly latency: Histogram<'transport'> | undefined;
   /** Answers not yet added to `responses_total`, by `transport|qtype|rcode` (bounded: the label sets are). */
   private readonly pending = new Map<string, number>();
+  private samples: MetricsDelta['samples'] = { udp: [], tcp: [] };
   private answered = 0;
 
-  constructor(metrics: PluginMetrics) {
+  /** With `metrics`: the registered series. Without (a worker thread): counts kept for `drain`. */
+  constructor(metrics?: PluginMetrics) {
+    if (metrics === undefined) return;
     const pending = this.pending;
     metrics.counter({
       name: 'responses_total',
@@ -46,11 +56,29 @@ export class DnsMetrics {
 
   /** Counts `reply` (a whole DNS message) answered over `transport`, `startedMs` being performance.now() at arrival. */
   observe(reply: Buffer, transport: 'udp' | 'tcp', startedMs: number): void {
-    if (this.answered++ % LATENCY_SAMPLE === 0) this.latency.observe({ transport }, (performance.now() - startedMs) / 1000);
+    if (this.answered++ % LATENCY_SAMPLE === 0) {
+      const seconds = (performance.now() - startedMs) / 1000;
+      if (this.latency !== undefined) this.latency.observe({ transport }, seconds);
+      else this.samples[transport].push(seconds);
+    }
     if (reply.length < 12) return;
     const rcode = RCODE_NAMES[reply[3]! & 0xf] ?? String(reply[3]! & 0xf);
     const key = `${transport}|${qtypeOf(reply)}|${rcode}`;
     this.pending.set(key, (this.pending.get(key) ?? 0) + 1);
+  }
+
+  /** Worker side: what was counted since the last drain, handed to the main thread's `absorb`. */
+  drain(): MetricsDelta {
+    const delta = { counts: [...this.pending], samples: this.samples };
+    this.pending.clear();
+    this.samples = { udp: [], tcp: [] };
+    return delta;
+  }
+
+  /** Main side: adds a worker's counts, so the series cover every thread. */
+  absorb(delta: MetricsDelta): void {
+    for (const [key, n] of delta.counts) this.pending.set(key, (this.pending.get(key) ?? 0) + n);
+    for (const transport of ['udp', 'tcp'] as const) for (const s of delta.samples[transport]) this.latency?.observe({ transport }, s);
   }
 }
 

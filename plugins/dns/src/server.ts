@@ -41,7 +41,9 @@ export interface DnsServerOptions {
   /** Default `TCP_LIMITS`. */
   tcp?: Partial<TcpLimits>;
   /** Where answers are counted and timed; default: nowhere. */
-  metrics?: DnsMetrics;
+  metrics?: DnsMetrics | undefined;
+  /** SO_REUSEPORT, so several DNS threads take the same ports and the kernel spreads clients over them. */
+  reusePort?: boolean;
 }
 
 export class DnsServer {
@@ -74,7 +76,7 @@ export class DnsServer {
       // Port 0 (tests): UDP picks a free port and TCP takes the same number, which another
       // program may hold already; then both are tried again on another port.
       for (let attempt = 1; ; attempt++) {
-        const u = createSocket({ type: isIPv6(addr.host) ? 'udp6' : 'udp4', ipv6Only: isIPv6(addr.host), lookup: literalLookup });
+        const u = createSocket({ type: isIPv6(addr.host) ? 'udp6' : 'udp4', ipv6Only: isIPv6(addr.host), lookup: literalLookup, reusePort: this.opts.reusePort === true });
         u.on('message', (msg, rinfo) => this.onDatagram(u, msg, rinfo.port, rinfo.address));
         // ICMP errors from clients that went away surface here; they must not end the server.
         u.on('error', (err) => this.opts.log.debug({ err }, 'udp socket error'));
@@ -86,7 +88,7 @@ export class DnsServer {
         }
         const t = createServer({ noDelay: true }, (s) => this.onConnection(s));
         try {
-          await listen(t, addr.host, addr.port === 0 ? u.address().port : addr.port);
+          await listen(t, addr.host, addr.port === 0 ? u.address().port : addr.port, this.opts.reusePort === true);
         } catch (err) {
           u.close();
           if (addr.port === 0 && (err as NodeJS.ErrnoException).code === 'EADDRINUSE' && attempt < 20) continue;
@@ -239,10 +241,10 @@ function listenError(err: unknown, addr: HostPort, proto: string): Error {
   return new Error(`cannot listen on ${proto} ${addr.host}:${addr.port}: ${(err as Error).message}${hint}`, { cause: err });
 }
 
-function listen(t: Server, host: string, port: number): Promise<void> {
+function listen(t: Server, host: string, port: number, reusePort: boolean): Promise<void> {
   return new Promise((resolve, reject) => {
     t.once('error', reject);
-    t.listen({ host, port, ipv6Only: isIPv6(host) }, () => {
+    t.listen({ host, port, ipv6Only: isIPv6(host), reusePort }, () => {
       t.off('error', reject);
       resolve();
     });

@@ -20,6 +20,7 @@ test('defaults', () => {
     answerCacheSize: 20000,
     syncWaitMs: 10000,
     changeStream: 'gateway:zone-changes',
+    workers: 1,
     tcp: { maxConnections: 512, maxPerIp: 32, queryTimeoutMs: 5000, idleTimeoutMs: 10000 },
   });
   assert.equal(DnsConfigSchema.parse({ zones: ['gateway.tf'], wildcards: 'rfc4592' }).wildcards, 'rfc4592');
@@ -50,6 +51,8 @@ const BAD: [string, Record<string, unknown>, string][] = [
   ['ttl 0', { zones: ['a.tf'], ttl: 0 }, 'ttl'],
   ['payload below 512', { zones: ['a.tf'], maxUdpPayload: 500 }, 'maxUdpPayload'],
   ['unknown wildcard rules', { zones: ['a.tf'], wildcards: 'rfc1034' }, 'wildcards'],
+  ['no workers', { zones: ['a.tf'], workers: 0 }, 'workers'],
+  ['fractional workers', { zones: ['a.tf'], workers: 1.5 }, 'workers'],
 ];
 
 for (const [what, raw, path] of BAD) {

@@ -22,7 +22,7 @@ import { percentile } from './lib/stats.js';
  *      propagation p50/p99, event-loop stalls and bytes per record. Never fails on a number.
  */
 const ZONE = 'gateway.tf';
-const USAGE = 'usage: node bench/dist/dns.js [--names N] [--seconds S] [--changes N] [--scale N,N] [--rate CHANGES/S] [--qrate QPS] [--json]\n';
+const USAGE = 'usage: node bench/dist/dns.js [--names N] [--seconds S] [--changes N] [--scale N,N] [--rate CHANGES/S] [--qrate QPS] [--workers N,N] [--json]\n';
 
 function ipOf(i: number): string {
   return `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
@@ -81,31 +81,41 @@ async function nodeConfig(dir: string, name: string, plugins: string): Promise<s
 /** The bench writes records straight into the stores, so it sets their password itself. */
 const STORE_PASSWORD = 'bench-store-password';
 
-async function qpsSection(dir: string, names: number, seconds: number): Promise<{ ours: DnsperfResult; knot: DnsperfResult; rss: Record<string, number | undefined> }> {
-  const redisPort = await freePort();
-  const dnsPort = await freePort();
-  const cfg = await nodeConfig(dir, 'dns-qps', `  store: { port: ${redisPort}, fsync: everysec, password: ${STORE_PASSWORD} }\n  dns: { listen: ['127.0.0.1:${dnsPort}'], zones: [${ZONE}] }\n`);
-  const node = await PlexusProcess.start(cfg, { logLevel: 'info' });
-  const redis = new Redis({ host: '127.0.0.1', port: redisPort, password: STORE_PASSWORD });
+/** Saturated QPS of our node with each worker count of `workers`, and of knotd, on the same names in the same run. */
+async function qpsSection(dir: string, names: number, seconds: number, workers: number[]): Promise<{ ours: { workers: number; result: DnsperfResult }[]; knot: DnsperfResult; rss: Record<string, number | undefined> }> {
   const knot = await startKnot(dir, names);
+  const ours: { workers: number; result: DnsperfResult }[] = [];
+  let rss: Record<string, number | undefined> = {};
   try {
-    const rssIdle = memoryMb(node.pid)?.rss;
-    await fill(redis, 0, names);
-    await waitAnswer(dnsPort, `n${names - 1}.${ZONE}`, ipOf(names - 1));
     await waitAnswer(knot.port, `n${names - 1}.${ZONE}`, ipOf(names - 1));
     const file = await queryFile(dir, names);
-    const ours = await dnsperf({ host: '127.0.0.1', port: dnsPort, queryFile: file, seconds });
-    const knotResult = await dnsperf({ host: '127.0.0.1', port: knot.port, queryFile: file, seconds });
-    const rssAt = memoryMb(node.pid)?.rss;
-    await fill(redis, names, 100_000);
-    await waitAnswer(dnsPort, `n${99_999}.${ZONE}`, ipOf(99_999));
-    const rss100k = memoryMb(node.pid)?.rss;
-    return { ours, knot: knotResult, rss: { idle: rssIdle, [`with ${names}`]: rssAt, 'with 100000': rss100k } };
+    for (const w of workers) {
+      const redisPort = await freePort();
+      const dnsPort = await freePort();
+      const cfg = await nodeConfig(dir, `dns-qps-${w}`, `  store: { port: ${redisPort}, fsync: everysec, password: ${STORE_PASSWORD} }\n  dns: { listen: ['127.0.0.1:${dnsPort}'], zones: [${ZONE}], workers: ${w} }\n`);
+      const node = await PlexusProcess.start(cfg, { logLevel: 'info' });
+      const redis = new Redis({ host: '127.0.0.1', port: redisPort, password: STORE_PASSWORD });
+      try {
+        const rssIdle = memoryMb(node.pid)?.rss;
+        await fill(redis, 0, names);
+        await waitAnswer(dnsPort, `n${names - 1}.${ZONE}`, ipOf(names - 1));
+        ours.push({ workers: w, result: await dnsperf({ host: '127.0.0.1', port: dnsPort, queryFile: file, seconds }) });
+        // RSS figures from the first (single-thread) node: the other counts hold one view per thread.
+        if (ours.length === 1) {
+          const rssAt = memoryMb(node.pid)?.rss;
+          await fill(redis, names, 100_000);
+          await waitAnswer(dnsPort, `n${99_999}.${ZONE}`, ipOf(99_999));
+          rss = { idle: rssIdle, [`with ${names}`]: rssAt, 'with 100000': memoryMb(node.pid)?.rss, workers: w };
+        }
+      } finally {
+        redis.disconnect();
+        await node.stop();
+      }
+    }
+    return { ours, knot: await dnsperf({ host: '127.0.0.1', port: knot.port, queryFile: file, seconds }), rss };
   } finally {
-    redis.disconnect();
     process.kill(-knot.child.pid!, 'SIGTERM');
     untrackProcessGroup(knot.child.pid!);
-    await node.stop();
   }
 }
 
@@ -262,7 +272,7 @@ async function scaleSection(dir: string, records: number, seconds: number, rate:
 async function main(): Promise<void> {
   let v;
   try {
-    v = parseArgs({ options: { names: { type: 'string' }, seconds: { type: 'string' }, changes: { type: 'string' }, scale: { type: 'string' }, rate: { type: 'string' }, qrate: { type: 'string' }, json: { type: 'boolean' } } }).values;
+    v = parseArgs({ options: { names: { type: 'string' }, seconds: { type: 'string' }, changes: { type: 'string' }, scale: { type: 'string' }, rate: { type: 'string' }, qrate: { type: 'string' }, workers: { type: 'string' }, json: { type: 'boolean' } } }).values;
   } catch (err) {
     usageError(`${(err as Error).message}\n${USAGE}`);
   }
@@ -273,14 +283,15 @@ async function main(): Promise<void> {
   const rate = positiveNumber('rate', v.rate, 20);
   const qrate = positiveNumber('qrate', v.qrate, 20_000);
   const sizes = (v.scale ?? '100000,1000000').split(',').filter((x) => x !== '' && x !== '0').map((x) => positiveNumber('scale', x, 100_000));
+  const workers = (v.workers ?? '1,2').split(',').filter((x) => x !== '').map((x) => positiveNumber('workers', x, 1));
   const dir = await makeTempDir('plexus-bench-dns-');
-  const qps = await qpsSection(dir, names, seconds);
+  const qps = await qpsSection(dir, names, seconds, workers);
   const prop = await propagationSection(dir, changes);
   const scale: ScaleResult[] = [];
   for (const n of sizes) scale.push(await scaleSection(dir, n, seconds, rate, qrate));
   const out = {
     date: new Date().toISOString(),
-    qps: { names, seconds, plexus: qps.ours, knotd: qps.knot, ratio: qps.ours.qps / qps.knot.qps },
+    qps: { names, seconds, plexus: qps.ours, knotd: qps.knot, ratios: qps.ours.map((o) => ({ workers: o.workers, ratio: o.result.qps / qps.knot.qps })) },
     propagation: { changes, p50Ms: percentile(prop, 50), p99Ms: percentile(prop, 99), maxMs: prop[prop.length - 1] },
     rssMb: qps.rss,
     scale,
@@ -289,12 +300,12 @@ async function main(): Promise<void> {
   const table = [
     `DNS QPS, ${names} names, dnsperf -c 4 -q 100 for ${seconds} s each, same machine (2 cores shared with dnsperf)`,
     '  server        QPS        p50 ms   p99 ms   avg ms   lost',
-    `  plexus dns    ${f(qps.ours.qps, 0).padStart(8)}   ${f(qps.ours.p50Ms, 3).padStart(6)}   ${f(qps.ours.p99Ms, 3).padStart(6)}   ${f(qps.ours.avgMs, 3).padStart(6)}   ${qps.ours.lost}`,
+    ...qps.ours.map(({ workers: w, result: o }) => `  plexus dns ${`${w}w`.padEnd(3)}${f(o.qps, 0).padStart(8)}   ${f(o.p50Ms, 3).padStart(6)}   ${f(o.p99Ms, 3).padStart(6)}   ${f(o.avgMs, 3).padStart(6)}   ${o.lost}`),
     `  knotd         ${f(qps.knot.qps, 0).padStart(8)}   ${f(qps.knot.p50Ms, 3).padStart(6)}   ${f(qps.knot.p99Ms, 3).padStart(6)}   ${f(qps.knot.avgMs, 3).padStart(6)}   ${qps.knot.lost}`,
-    `  ratio plexus/knotd: ${f(out.qps.ratio)}   (aim >= 0.5, p99 < 2 ms)`,
+    `  ratio plexus/knotd: ${out.qps.ratios.map((r) => `${r.workers} worker(s) ${f(r.ratio)}`).join(', ')}   (aim >= 1.0, p99 < 2 ms)`,
     `Propagation, ${changes} changes: domain_register_a acknowledged on the explorer -> answer from a replica DNS node`,
     `  p50 ${f(out.propagation.p50Ms)} ms   p99 ${f(out.propagation.p99Ms)} ms   max ${f(out.propagation.maxMs)} ms   (aim p99 < 100 ms)`,
-    `DNS node RSS (MB): ${Object.entries(qps.rss).map(([k, val]) => `${k} ${f(val, 0)}`).join(', ')}   (aim < 150 MB with 100,000 records)`,
+    `DNS node RSS (MB, 1 worker): ${Object.entries(qps.rss).filter(([k]) => k !== 'workers').map(([k, val]) => `${k} ${f(val, 0)}`).join(', ')}   (aim < 150 MB with 100,000 records)`,
     ...scale.flatMap((r) => [
       `Zone of ${r.records} records on a replica DNS node, ${r.qrate} QPS offered for ${seconds} s while ${r.rate} names/s are registered through the gateway (open loop)`,
       '  server        QPS        p50 ms   p99 ms   p99.9 ms   lost',

@@ -48,7 +48,7 @@ test('README walkthrough: net up, both names reached from the visitor with dig a
     assert.ok(lines.includes('gateway.tf.') && lines.filter((l) => l === '10.70.0.11').length >= 2, stdout);
     assert.equal(lines.filter((l) => l === 'hello from the threebot').length, 2, `both names fetched:\n${stdout}`);
     assert.match(stdout, /^instance sashi-[0-9a-f]+ on host1\.gateway\.tf$/m);
-    assert.match(stdout, /^seed: removed processes \d+, containers 1, namespaces 8, interfaces \d+, nftTables 1/m);
+    assert.match(stdout, /^seed: removed processes \d+, containers 1, namespaces 8, interfaces \d+, nftTables 1, wireguardSockets \d+, mounts \d+/m);
     assert.match(stdout, /^left behind: nothing$/m);
   } finally {
     // The block ends with `net down`; if a line failed before it, this removes what it made.

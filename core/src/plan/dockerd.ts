@@ -5,7 +5,7 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { PlexusError } from '../errors.js';
 import { PLAN_ERRORS } from './errors.js';
-import { alive, inNs, nsenter } from './netns.js';
+import { alive, inNs, nsenter, unmountUnder } from './netns.js';
 
 /**
  * The Docker daemon of a host node under `plexus net up`: started inside the node's namespace so
@@ -98,6 +98,7 @@ export async function stopDockerd(d: NetDockerd): Promise<number> {
   while (alive(d.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   if (alive(d.pid)) process.kill(d.pid, 'SIGKILL');
   await rm(d.socket, { force: true });
+  await unmountUnder(d.execRoot);
   await rm(d.execRoot, { recursive: true, force: true });
   return removed;
 }

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { stopDockerd } from './dockerd.js';
 import { loadPlanFile } from './load.js';
 import { idOf, readState, runDirOf } from './net-state.js';
-import { alive, inNs, linksWithPrefix, namespaces, processesIn, sh } from './netns.js';
+import { alive, inNs, linksWithPrefix, mountsUnder, namespaces, processesIn, sh, unmountUnder } from './netns.js';
 
 /**
  * `plexus net down`: removes what `up` made, found from its state and by the run's id in names (so
@@ -18,8 +18,8 @@ export interface DownResult {
   left: Record<Kind, number>;
 }
 
-type Kind = 'processes' | 'containers' | 'namespaces' | 'interfaces' | 'nftTables' | 'wireguardSockets';
-const KINDS: Kind[] = ['processes', 'containers', 'namespaces', 'interfaces', 'nftTables', 'wireguardSockets'];
+type Kind = 'processes' | 'containers' | 'namespaces' | 'interfaces' | 'nftTables' | 'wireguardSockets' | 'mounts';
+const KINDS: Kind[] = ['processes', 'containers', 'namespaces', 'interfaces', 'nftTables', 'wireguardSockets', 'mounts'];
 let leftAfterDown = 0;
 
 /** Total of `left` of the last `netDown` in this process (the CLI's exit code). */
@@ -82,6 +82,8 @@ export async function netDown(planFile: string, runDirOpt?: string): Promise<Dow
   for (const leaked of await linksWithPrefix(`pv${id}`)) {
     if (await sh(['ip', 'link', 'del', leaked]).then(() => true, () => false)) removed.interfaces++;
   }
+  // Mounts dockerd left in its data root (a private mount propagation keeps them after it exits).
+  removed.mounts += await unmountUnder(join(runDir, 'docker'));
   // Run-dir state goes; the logs stay for reading after the fact.
   for (const entry of ['config', 'data', 'docker', 'secrets.yaml', 'state.json']) await rm(join(runDir, entry), { recursive: true, force: true });
 
@@ -92,6 +94,7 @@ export async function netDown(planFile: string, runDirOpt?: string): Promise<Dow
     interfaces: (await linksWithPrefix(`pv${id}`)).length,
     nftTables: 0,
     wireguardSockets: (await readdir(wgDir).catch(() => [] as string[])).filter((f) => f.startsWith(`px${id}`)).length,
+    mounts: (await mountsUnder(runDir)).length,
   };
   leftAfterDown = Object.values(left).reduce((a, b) => a + b, 0);
   return { plan: loaded.plan.network.name, runDir, removed, left };

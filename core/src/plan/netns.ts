@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
-import { readdir, readlink, stat } from 'node:fs/promises';
+import { readFile, readdir, readlink, stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { PlexusError } from '../errors.js';
 import { PLAN_ERRORS } from './errors.js';
@@ -86,4 +87,28 @@ export async function linksWithPrefix(prefix: string): Promise<string[]> {
     .split('\n')
     .map((l) => /^\d+:\s+([^:@]+)/.exec(l)?.[1])
     .filter((n): n is string => n !== undefined && n.startsWith(prefix));
+}
+
+/** Mount points at or below `dir`, deepest first (from /proc/self/mountinfo, octal escapes decoded). */
+export async function mountsUnder(dir: string): Promise<string[]> {
+  const root = resolve(dir);
+  const info = await readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
+  return info
+    .split('\n')
+    .map((l) => l.split(' ')[4])
+    .filter((m): m is string => m !== undefined && m !== '')
+    .map((m) => m.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))))
+    .filter((m) => m === root || m.startsWith(`${root}/`))
+    .sort((a, b) => b.length - a.length);
+}
+
+/**
+ * Detaches every mount at or below `dir`; returns how many. dockerd leaves mounts in its roots
+ * behind when the mount propagation is private (a chroot, a container), which made removing
+ * them fail with EBUSY.
+ */
+export async function unmountUnder(dir: string): Promise<number> {
+  let n = 0;
+  for (const m of await mountsUnder(dir)) if (await sh(['umount', '-l', m]).then(() => true, () => false)) n++;
+  return n;
 }

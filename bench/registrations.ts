@@ -1,4 +1,4 @@
-import { cpus } from 'node:os';
+import { availableParallelism, cpus } from 'node:os';
 import { parseArgs, positiveNumber, usageError } from './lib/args.js';
 import { installCleanup } from './lib/cleanup.js';
 import type { LogLevel } from './lib/plexus-node.js';
@@ -22,8 +22,9 @@ C concurrent clients, each its own libp2p node and key.
   --open-rate LIST   also run open loops at the highest level: these total offered rates (calls/s,
                      comma-separated), latency counted from the scheduled send time
   --verify-threads N the explorer's rpc.verifyThreads (signature threads; 0: on the event loop);
-                     default: the node's default (one per core beyond the first, at most 4)
-  --verify-compare   also run the highest level once on an explorer with rpc.verifyThreads 0
+                     default: the node's default (0)
+  --verify-compare   also run the highest level once with the other arrangement: verify threads
+                     (one per core beyond the first) when the main run verifies on the event loop
   --no-store-reference  skip the reference: the same registrations straight into the explorer's
                      redis (the phonebook's script over ioredis, no RPC), at the highest level
   --node-options=S   NODE_OPTIONS for the explorer process (e.g. --node-options=--max-semi-space-size=1)
@@ -152,8 +153,10 @@ async function main(): Promise<void> {
   const other: Fsync = opts.fsync === 'always' ? 'everysec' : 'always';
   const once = { ...opts, cpuProfDir: undefined, storeReference: false };
   const compare = opts.fsyncCompare ? await runSuite(once, other, [{ concurrency: maxLevel }], verify.verifiesPerSecond) : undefined;
-  // The arrangement before verify threads, in the same run: signatures on the event loop.
-  const inline = opts.verifyCompare ? await runSuite({ ...once, verifyThreads: 0 }, opts.fsync, [{ concurrency: maxLevel }], verify.verifiesPerSecond) : undefined;
+  // The other arrangement in the same run: verify threads when the main run verifies on the event
+  // loop (the default), the event loop when the main run had threads.
+  const otherThreads = (opts.verifyThreads ?? 0) === 0 ? Math.max(1, availableParallelism() - 1) : 0;
+  const inline = opts.verifyCompare ? await runSuite({ ...once, verifyThreads: otherThreads }, opts.fsync, [{ concurrency: maxLevel }], verify.verifiesPerSecond) : undefined;
 
   const report: RegistrationsReport = {
     date,

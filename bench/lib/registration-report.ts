@@ -13,7 +13,7 @@ export interface RegistrationsReport {
   helpWallMs: { median: number; runs: number[] };
   main: SuiteResult;
   fsyncCompare?: SuiteResult;
-  /** The highest level on an explorer verifying signatures on its event loop (rpc.verifyThreads 0). */
+  /** The highest level again with the other rpc.verifyThreads arrangement (threads vs the event loop). */
   verifyCompare?: SuiteResult;
   aims: { aim: string; target: string; measured: number; met: boolean }[];
 }
@@ -106,9 +106,9 @@ export function formatReport(rep: RegistrationsReport): string {
   if (inline !== undefined) {
     const a = inline.levels[0]!;
     out.push('');
-    out.push(`fsync ${inline.fsync}, closed loop, signatures verified on the event loop (rpc.verifyThreads 0; the arrangement before verify threads), same run:`);
+    out.push(`fsync ${inline.fsync}, closed loop, rpc.verifyThreads ${inline.verifyThreads ?? 'default'} (the other arrangement), same run:`);
     out.push(throughputTable(inline, false));
-    out.push(`ratio, this build's default ÷ verify on the event loop, C=${a.concurrency}: ${round(atMax.registrationsPerSec / Math.max(1, a.registrationsPerSec), 2)} (registrations/s), ${round(atMax.p99Ms / Math.max(0.01, a.p99Ms), 2)} (p99)`);
+    out.push(`ratio, main run ÷ rpc.verifyThreads ${inline.verifyThreads ?? 'default'}, C=${a.concurrency}: ${round(atMax.registrationsPerSec / Math.max(1, a.registrationsPerSec), 2)} (registrations/s), ${round(atMax.p99Ms / Math.max(0.01, a.p99Ms), 2)} (p99)`);
   }
   const ref = main.storeReference;
   if (ref !== undefined) {

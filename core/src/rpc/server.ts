@@ -44,7 +44,7 @@ export interface RpcServerOptions {
   metrics?: PluginMetrics;
   /**
    * Threads that verify request signatures beside the event loop; 0 verifies on the event loop.
-   * Default one per core beyond the first, at most 4 (`defaultVerifyThreads`).
+   * Default 0, on the event loop (`defaultVerifyThreads`, which says why).
    */
   verifyThreads?: number;
 }

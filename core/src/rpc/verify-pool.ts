@@ -57,8 +57,18 @@ const MAX_BATCH_BYTES = 1024 * 1024;
 /** A batch whose thread died is tried once more on a fresh thread, then verified on the event loop. */
 const MAX_ATTEMPTS = 2;
 
-/** One verify thread per core beyond the first (the event loop keeps that one), at most 4. */
+/**
+ * None by default: on the 2-core machine we measure on, with the clients on the same cores, a
+ * thread won 1.03x registrations/s and lost 1.22x at p99 (quiet run, 2026-11-30), and it costs
+ * ~17 MB of RSS per node. Worth turning on (`rpc.verifyThreads`) where the explorer's event loop
+ * is the bottleneck and cores are free: `suggestedVerifyThreads()` is one per core beyond the first.
+ */
 export function defaultVerifyThreads(): number {
+  return 0;
+}
+
+/** One verify thread per core beyond the first (the event loop keeps that one), at most 4. */
+export function suggestedVerifyThreads(): number {
   return Math.min(4, Math.max(0, availableParallelism() - 1));
 }
 

@@ -206,7 +206,7 @@ describe('plexus net on a plan that is not up', () => {
     assert.deepEqual([status.json.up, status.json.nodes], [false, []]);
     const down = await runCli(['net', 'down', '--plan', plan, '--run-dir', runDir, '--json']);
     assert.equal(down.code, 0, down.stderr);
-    assert.deepEqual(Object.values(down.json.left), [0, 0, 0, 0, 0, 0]);
+    assert.deepEqual(down.json.left, { processes: 0, containers: 0, namespaces: 0, interfaces: 0, nftTables: 0, wireguardSockets: 0, mounts: 0 });
     const exec = await runCli(['net', 'exec', '--plan', plan, '--run-dir', runDir, 'visitor', '--', 'true']);
     assert.equal(exec.code, 1);
     assert.match(exec.stderr, /ERR_NET: seed is not up/);

@@ -1,10 +1,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { createSocket } from 'node:dgram';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { promisify } from 'node:util';
+import { portFree } from '@plexus/core/testing';
 import { NodeProcess, explorerConfig, freePort, killAllNodes, removeDir, runCli, tempDir } from './lib/harness.js';
 import { ZONE, startGatewayNode, type GatewayNode } from './lib/gateway-node.js';
 
@@ -60,23 +59,6 @@ describe('DNS follows the gateway change stream', () => {
     assert.ok((await dnsStatus()).cache.keyRereads >= 1);
   });
 });
-
-/** True when `port` can be bound on 127.0.0.1 over UDP and TCP without SO_REUSEPORT: nobody holds it. */
-async function portFree(port: number): Promise<boolean> {
-  const u = createSocket('udp4');
-  const udp = await new Promise<boolean>((resolve) => {
-    u.once('error', () => resolve(false));
-    u.bind(port, '127.0.0.1', () => resolve(true));
-  });
-  u.close();
-  const s = createServer();
-  const tcp = await new Promise<boolean>((resolve) => {
-    s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => resolve(true));
-  });
-  if (tcp) await new Promise((r) => s.close(r));
-  return udp && tcp;
-}
 
 /**
  * `dns.workers: 2` on a real node: both threads answer the real `dig` on the one port, the node

@@ -27,6 +27,14 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
   throw new Error(`no free port on ${host} between ${RANGE_START} and ${RANGE_END}`);
 }
 
+/**
+ * Whether `port` on `host` can be bound now, over TCP and UDP, by a socket that shares it with no
+ * one (no SO_REUSEPORT): for tests that check a stopped server let go of its port.
+ */
+export async function portFree(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return (await canBindTcp(host, port)) && (await canBindUdp(host, port));
+}
+
 function canBindTcp(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const server = createServer();

@@ -3,6 +3,6 @@
  * a throw-away redis-server. docs/writing-a-plugin.md shows them in use.
  */
 export { startRedis, type RedisServer, type RedisOptions } from './redis.js';
-export { freePort } from '../net/free-port.js';
+export { freePort, portFree } from '../net/free-port.js';
 export { fakeContext, startPlugin, servedInspector, type FakeContext, type FakeContextOptions } from './context.js';
 export { codeOf } from './errors.js';

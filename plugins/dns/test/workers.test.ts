@@ -1,8 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createSocket } from 'node:dgram';
-import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
+import { portFree } from '@plexus/core/testing';
 import { short, startDns } from './harness.js';
 import { startRedis } from './redis.js';
 
@@ -31,22 +30,6 @@ function idAtLeast(a: string, b: string): boolean {
   const [am, as] = a.split('-').map(Number) as [number, number];
   const [bm, bs] = b.split('-').map(Number) as [number, number];
   return am !== bm ? am > bm : as >= bs;
-}
-
-async function bindsAlone(port: number): Promise<boolean> {
-  const u = createSocket('udp4');
-  const udp = await new Promise<boolean>((resolve) => {
-    u.once('error', () => resolve(false));
-    u.bind(port, '127.0.0.1', () => resolve(true));
-  });
-  u.close();
-  const s = createServer();
-  const tcp = await new Promise<boolean>((resolve) => {
-    s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => resolve(true));
-  });
-  if (tcp) await new Promise((r) => s.close(r));
-  return udp && tcp;
 }
 
 test('two workers on one port: dig reaches both, a change reaches both, status sums them, stop frees the port', async (t) => {
@@ -86,5 +69,5 @@ test('two workers on one port: dig reaches both, a change reaches both, status s
   }
 
   await dns.service.stop();
-  assert.equal(await bindsAlone(dns.port), true, 'after stop no thread holds the UDP or TCP port');
+  assert.equal(await portFree(dns.port), true, 'after stop no thread holds the UDP or TCP port');
 });

@@ -21,10 +21,16 @@ export interface P2pOptions {
   guard?: ConnectionGuard;
   /** Local IP outgoing connections are made from (a multi-homed host, tests on 127.0.0.x). */
   dialFrom?: string;
+  /**
+   * A one-shot client (the CLI's RPC client): no identify or ping. Identify would only fill a
+   * peer store that dies with the process (~30 ms of a CLI lookup, most of it ICU collation),
+   * and nobody pings a client. A serving node, even one without listen addresses, keeps both.
+   */
+  oneShot?: boolean;
 }
 
 /**
- * The one libp2p stack plexus speaks: TCP, noise, yamux, identify, ping.
+ * The one libp2p stack plexus speaks: TCP, noise, yamux, identify, ping (not for one-shot clients).
  * @throws ERR_LISTEN naming the address when a listen address cannot be bound.
  */
 export async function createP2pNode(options: P2pOptions): Promise<Libp2p> {
@@ -32,7 +38,7 @@ export async function createP2pNode(options: P2pOptions): Promise<Libp2p> {
   // `localAddress` reaches net.connect: the transport spreads dialOpts into it.
   const tcpOptions: TCPOptions = options.dialFrom === undefined ? {} : { dialOpts: { localAddress: options.dialFrom } as TCPOptions['dialOpts'] };
   try {
-    return await createLibp2p({
+    return await createLibp2p<Record<string, unknown>>({
       ...(options.privateKey === undefined ? {} : { privateKey: options.privateKey }),
       addresses: { listen: options.listen },
       transports: [tcp(tcpOptions)],
@@ -59,7 +65,7 @@ export async function createP2pNode(options: P2pOptions): Promise<Libp2p> {
           ? {}
           : { inboundUpgradeTimeout: limits.handshakeTimeoutMs, allow: [...limits.allow], deny: [...limits.deny] }),
       },
-      services: { identify: identify(), ping: ping() },
+      services: options.oneShot === true ? {} : { identify: identify(), ping: ping() },
     });
   } catch (err) {
     throw listenError(err) ?? err;

@@ -52,7 +52,7 @@ export class RpcClient {
     } catch (err) {
       throw new PlexusError('ERR_USAGE', `not a multiaddr: '${target}' (expected e.g. /ip4/127.0.0.1/tcp/4001/p2p/12D3Koo...)`, { cause: err });
     }
-    const node = options.libp2p ?? (await createP2pNode({ listen: [] }));
+    const node = options.libp2p ?? (await createP2pNode({ listen: [], oneShot: true }));
     const client = new RpcClient(node, target, options, options.libp2p === undefined);
     try {
       client.connection = await node.dial(ma, { signal: AbortSignal.timeout(options.timeoutMs ?? 10_000) });

@@ -1,8 +1,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { stat } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { NodeProcess, ROOT, explorerConfig, freePort, isListening, killAllNodes, removeDir, runCli, tempDir, writeConfig } from './lib/harness.js';
+import { NodeProcess, PLEXUS_BIN, ROOT, explorerConfig, freePort, isListening, killAllNodes, removeDir, runCli, tempDir, writeConfig } from './lib/harness.js';
 
 describe('plexus CLI and node lifecycle', () => {
   let dir: string;
@@ -54,6 +55,11 @@ plugins:
     assert.equal(r.code, 2);
     const bad = await runCli(['start', '--no-such-flag']);
     assert.equal(bad.code, 2);
+    const semi = await new Promise<{ code: number | null; stderr: string }>((res) =>
+      execFile(PLEXUS_BIN, ['start'], { env: { ...process.env, PLEXUS_SEMI_SPACE_MB: '4M' } }, (err, _out, stderr) => res({ code: err === null ? 0 : (err.code as number), stderr })),
+    );
+    assert.equal(semi.code, 2);
+    assert.match(semi.stderr, /PLEXUS_SEMI_SPACE_MB must be a whole number of MiB .*not '4M'/);
   });
 
   test('id never invents a node: without a key it says so; --create makes the key 0600; the peer id is stable', async () => {
@@ -83,6 +89,9 @@ plugins:
       const id = await runCli(['id', '--config', file, '--json', '--create']);
       const node = await NodeProcess.start(file);
       assert.equal(node.multiaddr, id.json.multiaddrs[0]);
+      // Started through bin/plexus, as users do: the launcher caps V8's young generation.
+      const cmdline = (await readFile(`/proc/${node.pid}/cmdline`, 'utf8')).split('\0');
+      assert.ok(cmdline.includes('--max-semi-space-size=4'), cmdline.join(' '));
       assert.equal(await isListening(ports.redis), true);
       const status = await runCli(['status', '--config', file, '--json']);
       assert.equal(status.code, 0, status.stderr);

@@ -7,6 +7,8 @@ import { fileURLToPath } from 'node:url';
 /** Repository root and the real `plexus` entry point the tests run. */
 export const ROOT = resolve(fileURLToPath(new URL('../../../', import.meta.url)));
 export const PLEXUS = join(ROOT, 'core/dist/src/cli/main.js');
+/** The launcher users run: nodes under test start through it, with the node flags it picks for `start`. */
+export const PLEXUS_BIN = join(ROOT, 'bin/plexus');
 
 import { freePort } from '@plexus/core';
 export { freePort };
@@ -71,8 +73,8 @@ export class NodeProcess {
     readonly configFile: string,
     prefix: string[] = [],
   ) {
-    // With a prefix (`nsenter --net=...`), the prefix execs node in place, so the pid is still the node's.
-    const argv = [...prefix, process.execPath, PLEXUS, 'start', '--config', configFile];
+    // With a prefix (`nsenter --net=...`), the prefix and the launcher exec node in place, so the pid is still the node's.
+    const argv = [...prefix, PLEXUS_BIN, 'start', '--config', configFile];
     this.child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
     this.child.stderr!.on('data', (d: Buffer) => {
       this.stderr += d.toString();

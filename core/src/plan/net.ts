@@ -24,7 +24,8 @@ import { PORT_DEFAULTS } from './schema.js';
  */
 
 const SUPERVISE = fileURLToPath(new URL('./supervise.js', import.meta.url));
-const PLEXUS = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+// The launcher, not main.js: it picks the node flags of a serving node (bin/plexus).
+const PLEXUS = fileURLToPath(new URL('../../../../bin/plexus', import.meta.url));
 
 export interface UpResult {
   plan: string;
@@ -187,7 +188,7 @@ export async function netUp(planFile: string, runDirOpt?: string): Promise<UpRes
     phase('render');
 
     const start = async (n: NetNode): Promise<void> => {
-      const argv = nsenter(n.ns, [process.execPath, SUPERVISE, n.log, '--', process.execPath, PLEXUS, 'start', '--config', n.config]);
+      const argv = nsenter(n.ns, [process.execPath, SUPERVISE, n.log, '--', PLEXUS, 'start', '--config', n.config]);
       const fd = openSync(join(runDir, 'logs', 'supervise.log'), 'a');
       const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', fd, fd] });
       closeSync(fd);

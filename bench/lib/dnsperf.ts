@@ -10,6 +10,8 @@ export interface DnsperfResult {
   p99Ms: number;
   /** 99.9th percentile: a stall of the server shows here first. */
   p999Ms: number;
+  /** The slowest answer: the longest stall a client saw during the run (lost queries aside). */
+  maxMs: number;
   avgMs: number;
 }
 
@@ -54,5 +56,6 @@ export async function dnsperf(opts: { host: string; port: number; queryFile: str
     p50Ms: percentile(latencies, 50),
     p99Ms: percentile(latencies, 99),
     p999Ms: percentile(latencies, 99.9),
+    maxMs: latencies[latencies.length - 1] ?? Number.NaN,
   };
 }

@@ -22,7 +22,7 @@ import { percentile } from './lib/stats.js';
  *      propagation p50/p99, event-loop stalls and bytes per record. Never fails on a number.
  */
 const ZONE = 'gateway.tf';
-const USAGE = 'usage: node bench/dist/dns.js [--names N] [--seconds S] [--changes N] [--scale N,N] [--rate CHANGES/S] [--qrate QPS] [--workers N,N] [--json]\n';
+const USAGE = 'usage: node bench/dist/dns.js [--names N] [--seconds S] [--changes N] [--scale N,N] [--rate CHANGES/S] [--qrate QPS] [--workers N,N] [--scale-workers N] [--json]\n';
 
 function ipOf(i: number): string {
   return `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
@@ -167,6 +167,8 @@ async function dnsStatus(configFile: string): Promise<Record<string, any>> {
 
 interface ScaleResult {
   records: number;
+  /** DNS threads of the node (`workers`). */
+  workers: number;
   changes: number;
   rate: number;
   qrate: number;
@@ -185,11 +187,11 @@ interface ScaleResult {
  * a fixed query rate (dnsperf -Q) while names are registered at a fixed rate through the gateway
  * (open loop); knotd serves the same zone under the same query rate in the same run.
  */
-async function scaleSection(dir: string, records: number, seconds: number, rate: number, qrate: number): Promise<ScaleResult> {
+async function scaleSection(dir: string, records: number, seconds: number, rate: number, qrate: number, workers: number): Promise<ScaleResult> {
   const master = await freePort();
   const explorerCfg = await nodeConfig(dir, `explorer-${records}`, `  store: { port: ${master}, fsync: always, password: ${STORE_PASSWORD} }\n  phonebook: {}\n  gateway: { zones: [${ZONE}] }\n`);
   const dnsPort = await freePort();
-  const dnsCfg = await nodeConfig(dir, `dns-${records}`, `  store: { mode: replica, port: ${await freePort()}, replicaOf: { host: 127.0.0.1, port: ${master}, password: ${STORE_PASSWORD} } }\n  dns: { listen: ['127.0.0.1:${dnsPort}'], zones: [${ZONE}] }\n`);
+  const dnsCfg = await nodeConfig(dir, `dns-${records}`, `  store: { mode: replica, port: ${await freePort()}, replicaOf: { host: 127.0.0.1, port: ${master}, password: ${STORE_PASSWORD} } }\n  dns: { listen: ['127.0.0.1:${dnsPort}'], zones: [${ZONE}], workers: ${workers} }\n`);
   const explorer = await PlexusProcess.start(explorerCfg, { logLevel: 'info' });
   const redis = new Redis({ host: '127.0.0.1', port: master, password: STORE_PASSWORD });
   let dns: PlexusProcess | undefined;
@@ -245,6 +247,7 @@ async function scaleSection(dir: string, records: number, seconds: number, rate:
     times.sort((a, b) => a - b);
     return {
       records,
+      workers,
       changes: times.length,
       rate,
       qrate,
@@ -272,7 +275,7 @@ async function scaleSection(dir: string, records: number, seconds: number, rate:
 async function main(): Promise<void> {
   let v;
   try {
-    v = parseArgs({ options: { names: { type: 'string' }, seconds: { type: 'string' }, changes: { type: 'string' }, scale: { type: 'string' }, rate: { type: 'string' }, qrate: { type: 'string' }, workers: { type: 'string' }, json: { type: 'boolean' } } }).values;
+    v = parseArgs({ options: { names: { type: 'string' }, seconds: { type: 'string' }, changes: { type: 'string' }, scale: { type: 'string' }, rate: { type: 'string' }, qrate: { type: 'string' }, workers: { type: 'string' }, 'scale-workers': { type: 'string' }, json: { type: 'boolean' } } }).values;
   } catch (err) {
     usageError(`${(err as Error).message}\n${USAGE}`);
   }
@@ -284,11 +287,12 @@ async function main(): Promise<void> {
   const qrate = positiveNumber('qrate', v.qrate, 20_000);
   const sizes = (v.scale ?? '100000,1000000').split(',').filter((x) => x !== '' && x !== '0').map((x) => positiveNumber('scale', x, 100_000));
   const workers = (v.workers ?? '1,2').split(',').filter((x) => x !== '').map((x) => positiveNumber('workers', x, 1));
+  const scaleWorkers = positiveNumber('scale-workers', v['scale-workers'], 1);
   const dir = await makeTempDir('plexus-bench-dns-');
   const qps = await qpsSection(dir, names, seconds, workers);
   const prop = await propagationSection(dir, changes);
   const scale: ScaleResult[] = [];
-  for (const n of sizes) scale.push(await scaleSection(dir, n, seconds, rate, qrate));
+  for (const n of sizes) scale.push(await scaleSection(dir, n, seconds, rate, qrate, scaleWorkers));
   const out = {
     date: new Date().toISOString(),
     qps: { names, seconds, plexus: qps.ours, knotd: qps.knot, ratios: qps.ours.map((o) => ({ workers: o.workers, ratio: o.result.qps / qps.knot.qps })) },
@@ -307,7 +311,7 @@ async function main(): Promise<void> {
     `  p50 ${f(out.propagation.p50Ms)} ms   p99 ${f(out.propagation.p99Ms)} ms   max ${f(out.propagation.maxMs)} ms   (aim p99 < 100 ms)`,
     `DNS node RSS (MB, 1 worker): ${Object.entries(qps.rss).filter(([k]) => k !== 'workers').map(([k, val]) => `${k} ${f(val, 0)}`).join(', ')}   (aim < 150 MB with 100,000 records)`,
     ...scale.flatMap((r) => [
-      `Zone of ${r.records} records on a replica DNS node, ${r.qrate} QPS offered for ${seconds} s while ${r.rate} names/s are registered through the gateway (open loop)`,
+      `Zone of ${r.records} records on a replica DNS node (${r.workers} worker${r.workers === 1 ? '' : 's'}), ${r.qrate} QPS offered for ${seconds} s while ${r.rate} names/s are registered through the gateway (open loop)`,
       '  server        QPS        p50 ms   p99 ms   p99.9 ms   max ms   lost',
       `  plexus dns    ${f(r.plexus.qps, 0).padStart(8)}   ${f(r.plexus.p50Ms, 3).padStart(6)}   ${f(r.plexus.p99Ms, 3).padStart(6)}   ${f(r.plexus.p999Ms, 3).padStart(8)}   ${f(r.plexus.maxMs, 1).padStart(6)}   ${r.plexus.lost}`,
       `  knotd         ${f(r.knotd.qps, 0).padStart(8)}   ${f(r.knotd.p50Ms, 3).padStart(6)}   ${f(r.knotd.p99Ms, 3).padStart(6)}   ${f(r.knotd.p999Ms, 3).padStart(8)}   ${f(r.knotd.maxMs, 1).padStart(6)}   ${r.knotd.lost}   (static zone: no changes)`,

@@ -11,6 +11,7 @@ export const DNS_DEFAULTS = {
   forwarders: [] as string[],
   forwardTimeoutMs: 2000,
   maxUdpPayload: 1232,
+  udpReceiveBufferBytes: 1_048_576,
   resyncIntervalMs: 30_000,
   wildcards: 'coredns',
   answerCacheSize: 20_000,
@@ -61,6 +62,13 @@ export const DnsConfigSchema = z.strictObject({
   forwardTimeoutMs: z.number().int().min(50).max(30_000).default(DNS_DEFAULTS.forwardTimeoutMs),
   /** EDNS0 UDP payload size we advertise and the most we send over UDP. Default 1232 (DNS flag day 2020). */
   maxUdpPayload: z.number().int().min(512).max(65_535).default(DNS_DEFAULTS.maxUdpPayload),
+  /**
+   * Receive buffer of each UDP socket (SO_RCVBUF, bytes): queries arriving in a burst wait here
+   * instead of being dropped by the kernel. The kernel caps it at `net.core.rmem_max` (212992 on a
+   * stock Debian): `status` shows the size in effect and the node warns when it was capped.
+   * 0: the system default. Default 1048576.
+   */
+  udpReceiveBufferBytes: z.number().int().min(0).max(268_435_456).default(DNS_DEFAULTS.udpReceiveBufferBytes),
   /**
    * Period of a full re-read of the zone hashes (ms, chunked and diffed: it never stalls the
    * answers), the safety net for changes that send no keyspace event: FLUSHDB/FLUSHALL, and a

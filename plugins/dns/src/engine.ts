@@ -33,6 +33,8 @@ export interface EngineStatus {
   cache: Record<string, unknown>;
   eventLoopDelayMs: { p99: number; max: number };
   tcpRefused: DnsServer['tcpRefused'];
+  /** SO_RCVBUF asked for and in effect (bytes for data); absent with `udpReceiveBufferBytes: 0`. */
+  udpReceiveBuffer?: { requested: number; effective: number };
 }
 
 const round = (ms: number): number => Math.round(ms * 10) / 10;
@@ -75,7 +77,7 @@ export class DnsEngine {
       forwarder = upstreams.length > 0 ? new Forwarder(upstreams, cfg.forwardTimeoutMs) : undefined;
       const responder = new Responder(() => cache.view, { maxUdpPayload: cfg.maxUdpPayload, forwarding: upstreams.length > 0, cacheSize: cfg.answerCacheSize });
       cache.onChange = (change) => responder.invalidate(change);
-      const server = new DnsServer({ listen: o.listen, responder, forwarder, log: o.log as Logger, tcp: o.tcp, metrics: o.metrics, reusePort: o.reusePort });
+      const server = new DnsServer({ listen: o.listen, responder, forwarder, log: o.log as Logger, tcp: o.tcp, metrics: o.metrics, reusePort: o.reusePort, udpReceiveBufferBytes: cfg.udpReceiveBufferBytes });
       await server.start();
       return new DnsEngine(cache, responder, server, forwarder, loopDelay);
     } catch (err) {
@@ -101,6 +103,7 @@ export class DnsEngine {
       cache: await this.cache.status(),
       eventLoopDelayMs: { p99: round(this.loopDelay.percentile(99) / 1e6), max: round(this.loopDelay.max / 1e6) },
       tcpRefused: { ...this.server.tcpRefused },
+      ...(this.server.udpReceiveBuffer === undefined ? {} : { udpReceiveBuffer: { ...this.server.udpReceiveBuffer } }),
     };
   }
 }

@@ -85,6 +85,7 @@ export class DnsService implements PluginInstance {
       cache: s.cache,
       eventLoopDelayMs: s.eventLoopDelayMs,
       tcpRefused: s.tcpRefused,
+      ...(s.udpReceiveBuffer === undefined ? {} : { udpReceiveBuffer: s.udpReceiveBuffer }),
       threads: all.map((t) => (t === undefined ? { missing: true } : { queries: t.counters.queries, ready: t.cache.ready, lastStreamId: t.cache.lastStreamId })),
     };
   }

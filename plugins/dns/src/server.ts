@@ -44,6 +44,8 @@ export interface DnsServerOptions {
   metrics?: DnsMetrics | undefined;
   /** SO_REUSEPORT, so several DNS threads take the same ports and the kernel spreads clients over them. */
   reusePort?: boolean;
+  /** SO_RCVBUF of the UDP sockets (bytes); 0 or omitted: the system default. */
+  udpReceiveBufferBytes?: number;
 }
 
 export class DnsServer {
@@ -55,6 +57,8 @@ export class DnsServer {
   private lastLimitLog = 0;
   /** Connections refused or closed by a limit, for status. */
   readonly tcpRefused = { overall: 0, perIp: 0, slowQuery: 0 };
+  /** The UDP receive buffer asked for and the one the kernel gave (bytes usable for data), for status. */
+  udpReceiveBuffer: { requested: number; effective: number } | undefined;
 
   constructor(private readonly opts: DnsServerOptions) {
     this.limits = { ...TCP_LIMITS, ...opts.tcp };
@@ -86,6 +90,7 @@ export class DnsServer {
           closeQuietly(u);
           throw listenError(err, addr, 'UDP');
         }
+        this.sizeReceiveBuffer(u);
         const t = createServer({ noDelay: true }, (s) => this.onConnection(s));
         try {
           await listen(t, addr.host, addr.port === 0 ? u.address().port : addr.port, this.opts.reusePort === true);
@@ -99,6 +104,30 @@ export class DnsServer {
         this.tcp.push(t);
         break;
       }
+    }
+  }
+
+  /**
+   * A burst of queries larger than the socket's buffer is dropped by the kernel before we see it
+   * (with the Linux default of 208 KiB, about 270 queries). The kernel silently caps SO_RCVBUF at
+   * net.core.rmem_max; Linux reports twice the usable size (the other half is its bookkeeping).
+   */
+  private sizeReceiveBuffer(u: UdpSocket): void {
+    const requested = this.opts.udpReceiveBufferBytes ?? 0;
+    if (requested === 0) return;
+    try {
+      u.setRecvBufferSize(requested);
+    } catch (err) {
+      this.opts.log.warn({ err: (err as Error).message, requested }, 'dns: could not size the UDP receive buffer; the system default is used');
+    }
+    const effective = Math.floor(u.getRecvBufferSize() / 2);
+    const first = this.udpReceiveBuffer === undefined;
+    this.udpReceiveBuffer = { requested, effective };
+    if (first && effective < requested) {
+      this.opts.log.warn(
+        { requested, effective },
+        `dns: the kernel caps the UDP receive buffer at ${effective} bytes (net.core.rmem_max); bursts above it are dropped. Raise it with: sysctl -w net.core.rmem_max=${requested}`,
+      );
     }
   }
 

@@ -11,7 +11,7 @@ export const DNS_DEFAULTS = {
   forwarders: [] as string[],
   forwardTimeoutMs: 2000,
   maxUdpPayload: 1232,
-  udpReceiveBufferBytes: 1_048_576,
+  udpReceiveBufferBytes: 0,
   resyncIntervalMs: 30_000,
   wildcards: 'coredns',
   answerCacheSize: 20_000,
@@ -65,8 +65,10 @@ export const DnsConfigSchema = z.strictObject({
   /**
    * Receive buffer of each UDP socket (SO_RCVBUF, bytes): queries arriving in a burst wait here
    * instead of being dropped by the kernel. The kernel caps it at `net.core.rmem_max` (212992 on a
-   * stock Debian): `status` shows the size in effect and the node warns when it was capped.
-   * 0: the system default. Default 1048576.
+   * stock Debian): `status` shows the size in effect and the node warns when it was capped. A
+   * larger buffer absorbs bursts while the node keeps up, but under sustained overload it turns
+   * drops into a standing queue that delays every answer (plugins/dns README). 0: the system
+   * default (`net.core.rmem_default`). Default 0.
    */
   udpReceiveBufferBytes: z.number().int().min(0).max(268_435_456).default(DNS_DEFAULTS.udpReceiveBufferBytes),
   /**

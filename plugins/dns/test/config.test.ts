@@ -15,7 +15,7 @@ test('defaults', () => {
     forwarders: [],
     forwardTimeoutMs: 2000,
     maxUdpPayload: 1232,
-    udpReceiveBufferBytes: 1048576,
+    udpReceiveBufferBytes: 0,
     resyncIntervalMs: 30000,
     wildcards: 'coredns',
     answerCacheSize: 20000,

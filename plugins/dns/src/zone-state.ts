@@ -38,6 +38,8 @@ export class ZoneState {
   private readonly keysOfZone = new Map<string, Set<string>>();
   private readonly zones = new Map<string, LiveZone>();
   private readonly warned = new Set<string>();
+  /** See `loading()`. */
+  private lazy = false;
 
   /**
    * `warn` receives each distinct problem with a stored value once. Under `coredns` rules keys and
@@ -52,6 +54,19 @@ export class ZoneState {
     private readonly rules: WildcardRules = 'coredns',
   ) {
     this.view = buildView([], scheme.zones, ttl, rules);
+  }
+
+  /**
+   * While the node loads its zones and serves nothing yet, the zones' suffix indexes are built
+   * once when loading ends instead of being updated field by field (LiveZone.indexLazily).
+   */
+  loading(on: boolean): void {
+    this.lazy = on;
+    for (const z of this.zones.values()) {
+      z.indexLazily = on;
+      // Built now, not by the first query.
+      if (!on) void z.reversedFields;
+    }
   }
 
   /** Store keys currently held. */
@@ -145,16 +160,22 @@ export class ZoneState {
     const owners = [...(this.keysOfZone.get(zone) ?? [])].map((k) => this.keysByName.get(k)!);
     const existed = this.zones.has(zone);
     if (owners.length === 0) this.zones.delete(zone);
-    else if (owners.length === 1) this.zones.set(zone, new LiveZone(zone, owners[0]!.nodes, this.ttl, this.rules));
+    else if (owners.length === 1) this.zones.set(zone, this.liveZone(zone, owners[0]!.nodes));
     else {
       // Two keys name one zone (`Gateway.TF.` and `gateway.tf.`): their fields are merged into a copy.
       const raw = new Map<string, string>();
       for (const s of owners) for (const [f, v] of s.nodes.raw) raw.set(f, v);
-      this.zones.set(zone, new LiveZone(zone, new RawNodes(raw, this.ttl, zone), this.ttl, this.rules));
+      this.zones.set(zone, this.liveZone(zone, new RawNodes(raw, this.ttl, zone)));
     }
     // The view holds the zone objects: a new one (or one fewer) needs a new view.
     this.view = buildView(this.zones.values(), this.scheme.zones, this.ttl, this.rules);
     return existed !== this.zones.has(zone);
+  }
+
+  private liveZone(zone: string, nodes: RawNodes): LiveZone {
+    const z = new LiveZone(zone, nodes, this.ttl, this.rules);
+    z.indexLazily = this.lazy;
+    return z;
   }
 
   /** A field as held: as stored under `coredns`, lowercased under `rfc4592`. */

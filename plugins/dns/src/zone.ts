@@ -173,8 +173,15 @@ export class SortedStrings {
  */
 export class LiveZone implements Zone {
   readonly enclosers = new Set<string>();
-  readonly reversedFields: SortedStrings;
   soa: Soa;
+  /**
+   * While true (a node loading its zones before it serves), additions and deletions drop the
+   * suffix index instead of updating it, and the next read builds it once from all fields: a
+   * million inserts one by one, each storing a fresh string into an old-space block, cost seconds
+   * of a replica's start-up where one sort costs a fraction.
+   */
+  indexLazily = false;
+  private reversed: SortedStrings | undefined;
   /** `rfc4592`: per encloser, how many fields lie below it (it stays while that is above 0). */
   private readonly below = new Map<string, number>();
 
@@ -185,8 +192,17 @@ export class LiveZone implements Zone {
     private readonly rules: WildcardRules,
   ) {
     if (rules === 'rfc4592') for (const label of nodes.keys()) this.countAncestors(label, 1);
-    this.reversedFields = SortedStrings.of(rules === 'coredns' ? [...nodes.keys()].map(reverseString) : []);
+    this.reversed = this.buildReversed();
     this.soa = this.currentSoa();
+  }
+
+  /** `coredns`: every field reversed, sorted (see Zone); built again here after a lazy stretch. */
+  get reversedFields(): SortedStrings {
+    return (this.reversed ??= this.buildReversed());
+  }
+
+  private buildReversed(): SortedStrings {
+    return SortedStrings.of(this.rules === 'coredns' ? [...this.nodes.keys()].map(reverseString) : []);
   }
 
   get size(): number {
@@ -197,6 +213,7 @@ export class LiveZone implements Zone {
   addedMany(fields: readonly string[]): void {
     if (fields.length === 0) return;
     if (this.rules === 'rfc4592') for (const f of fields) this.countAncestors(f, 1);
+    else if (this.indexLazily) this.reversed = undefined;
     else for (const f of fields) this.reversedFields.insert(reverseString(f));
     if (fields.includes('@')) this.soa = this.currentSoa();
   }
@@ -205,6 +222,7 @@ export class LiveZone implements Zone {
   removedMany(fields: readonly string[]): void {
     if (fields.length === 0) return;
     if (this.rules === 'rfc4592') for (const f of fields) this.countAncestors(f, -1);
+    else if (this.indexLazily) this.reversed = undefined;
     else for (const f of fields) this.reversedFields.delete(reverseString(f));
     if (fields.includes('@')) this.soa = this.currentSoa();
   }

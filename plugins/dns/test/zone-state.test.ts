@@ -53,3 +53,37 @@ test('each problem with a stored value is reported once', () => {
   state.apply(reads([['dns:gateway.tf.', { bad: 'still nope' }]]));
   assert.deepEqual(warnings, ['dns:gateway.tf. bad value is not JSON']);
 });
+
+test('while loading, the suffix index is built once at the end and answers as if kept field by field', () => {
+  const names = Array.from({ length: 600 }, (_, i) => `h${i}.apps`);
+  const { state: loaded, ip } = setup();
+  const { state: kept } = setup();
+  loaded.loading(true);
+  const fields = (from: number, to: number): Map<string, string | undefined> => new Map(names.slice(from, to).map((n, i) => [n, A(`10.0.${(from + i) >> 8}.${(from + i) & 255}`)]));
+  for (const s of [loaded, kept]) {
+    s.applyFields('dns:gateway.tf.', fields(0, 400));
+    s.applyFields('dns:gateway.tf.', fields(400, 600));
+    // Deletions too: `h1.apps` .. `h99.apps` gone.
+    s.applyFields('dns:gateway.tf.', new Map(names.slice(1, 100).map((n) => [n, undefined])));
+  }
+  const zone = (s: ZoneState) => s.view.zones.get('gateway.tf')!;
+  // Read in the middle of loading, the index is made from the fields held then.
+  assert.equal(zone(loaded).reversedFields.size, 501);
+  loaded.applyFields('dns:gateway.tf.', new Map([['*.late', A('10.9.9.9')]]));
+  kept.applyFields('dns:gateway.tf.', new Map([['*.late', A('10.9.9.9')]]));
+  loaded.loading(false);
+  assert.equal(zone(loaded).reversedFields.size, zone(kept).reversedFields.size);
+  for (const suffix of ['', 'sppa.', 'sppa.0', 'sppa.1h', 'etal.*', 'nope']) {
+    assert.equal(zone(loaded).reversedFields.hasPrefix(suffix), zone(kept).reversedFields.hasPrefix(suffix), `suffix index: '${suffix}'`);
+  }
+  // Answers that depend on the index (CoreDNS's "does some field end with X" for wildcards) agree.
+  for (const n of ['h0.apps.gateway.tf', 'h5.apps.gateway.tf', 'h599.apps.gateway.tf', 'x.late.gateway.tf', 'apps.gateway.tf', 'zz.gateway.tf']) {
+    assert.equal(ip(n), (() => {
+      const r = lookup(kept.view, n, 1, 0);
+      return r === undefined ? 'outside' : r.rcode === 'NXDOMAIN' ? 'NXDOMAIN' : r.answers.map((a) => (a as { data: string }).data).join(',');
+    })(), n);
+  }
+  // After loading, changes update the index in place again.
+  loaded.applyFields('dns:gateway.tf.', new Map([['h1.apps', A('10.1.1.1')]]));
+  assert.equal(zone(loaded).reversedFields.size, 503);
+});

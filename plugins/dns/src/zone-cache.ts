@@ -123,8 +123,7 @@ export class ZoneCache {
    * NXDOMAINs that resolvers cache, so better not to start.
    */
   async start(syncWaitMs = 0): Promise<void> {
-    this.loading = true;
-    this.state.loading(true);
+    this.state.setLoading(true);
     try {
       const redis = this.store.redis;
       if (await this.enableNotifications(redis)) await this.subscribe(redis);
@@ -150,12 +149,9 @@ export class ZoneCache {
     const deadline = Date.now() + (this.store.replicaOfNetwork === undefined ? syncWaitMs : 0);
     while (!this.ready && Date.now() < deadline && !this.stopping) await new Promise((r) => setTimeout(r, 20));
     // From here the view is served: changes update the indexes in place, in small chunks.
-    this.loading = false;
-    this.state.loading(false);
+    this.state.setLoading(false);
     if (!this.ready) this.opts.log.warn({ syncWaitMs }, 'dns serving the local copy before the replica completed a sync with its master (status: cache.ready false)');
   }
-  /** True until start() returns: nothing is served yet (see ZoneState.loading). */
-  private loading = false;
 
   async stop(): Promise<void> {
     this.stopping = true;
@@ -353,7 +349,7 @@ export class ZoneCache {
         if (!full) this.stats.keyRereads++;
         let cursor = '0';
         do {
-          const [next, flat] = await redis.hscan(key, cursor, 'COUNT', this.loading ? LOAD_CHUNK : CHUNK);
+          const [next, flat] = await redis.hscan(key, cursor, 'COUNT', this.state.loading ? LOAD_CHUNK : CHUNK);
           if (this.stopping) return;
           cursor = next;
           const fields = new Map<string, string | undefined>();

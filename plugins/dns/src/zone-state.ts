@@ -38,7 +38,7 @@ export class ZoneState {
   private readonly keysOfZone = new Map<string, Set<string>>();
   private readonly zones = new Map<string, LiveZone>();
   private readonly warned = new Set<string>();
-  /** See `loading()`. */
+  /** See `setLoading()`. */
   private lazy = false;
 
   /**
@@ -60,13 +60,18 @@ export class ZoneState {
    * While the node loads its zones and serves nothing yet, the zones' suffix indexes are built
    * once when loading ends instead of being updated field by field (LiveZone.indexLazily).
    */
-  loading(on: boolean): void {
+  setLoading(on: boolean): void {
     this.lazy = on;
     for (const z of this.zones.values()) {
       z.indexLazily = on;
       // Built now, not by the first query.
       if (!on) void z.reversedFields;
     }
+  }
+
+  /** True between setLoading(true) and setLoading(false): nothing is served yet. */
+  get loading(): boolean {
+    return this.lazy;
   }
 
   /** Store keys currently held. */

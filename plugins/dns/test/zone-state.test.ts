@@ -58,7 +58,7 @@ test('while loading, the suffix index is built once at the end and answers as if
   const names = Array.from({ length: 600 }, (_, i) => `h${i}.apps`);
   const { state: loaded, ip } = setup();
   const { state: kept } = setup();
-  loaded.loading(true);
+  loaded.setLoading(true);
   const fields = (from: number, to: number): Map<string, string | undefined> => new Map(names.slice(from, to).map((n, i) => [n, A(`10.0.${(from + i) >> 8}.${(from + i) & 255}`)]));
   for (const s of [loaded, kept]) {
     s.applyFields('dns:gateway.tf.', fields(0, 400));
@@ -71,7 +71,7 @@ test('while loading, the suffix index is built once at the end and answers as if
   assert.equal(zone(loaded).reversedFields.size, 501);
   loaded.applyFields('dns:gateway.tf.', new Map([['*.late', A('10.9.9.9')]]));
   kept.applyFields('dns:gateway.tf.', new Map([['*.late', A('10.9.9.9')]]));
-  loaded.loading(false);
+  loaded.setLoading(false);
   assert.equal(zone(loaded).reversedFields.size, zone(kept).reversedFields.size);
   for (const suffix of ['', 'sppa.', 'sppa.0', 'sppa.1h', 'etal.*', 'nope']) {
     assert.equal(zone(loaded).reversedFields.hasPrefix(suffix), zone(kept).reversedFields.hasPrefix(suffix), `suffix index: '${suffix}'`);

@@ -2,7 +2,8 @@
 # Idempotent set-up of a plexus checkout on Debian: Node.js 24 (project-local, in .tools/node),
 # the Debian packages plexus needs, `npm ci` when the lock file changed, and the TypeScript build.
 #   scripts/setup.sh            what running a node needs (redis-server; dnsutils for the walkthrough)
-#   scripts/setup.sh --test     also what the test suite and benchmarks need (dig, ip, curl, openssl, haproxy, ...)
+#   scripts/setup.sh --test     also what the test suite needs (dig, ip, curl, openssl, haproxy, ...)
+#   scripts/setup.sh --bench    also the benchmarks' reference tools (knotd, dnsperf, sshd, iperf3, redis-cli)
 set -euo pipefail
 root=$(cd -P "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -18,7 +19,9 @@ fi
 export PATH="$node_dir/bin:$PATH"
 
 packages=(redis-server dnsutils)
-if [ "${1:-}" = "--test" ]; then
+mode=${1:-}
+case "$mode" in ''|--test|--bench) ;; *) say "unknown option '$mode' (expected --test or --bench)"; exit 2 ;; esac
+if [ "$mode" = "--test" ] || [ "$mode" = "--bench" ]; then
   # curl and openssl are the router tests' clients; haproxy is the router benchmark's reference;
   # nftables is the NAT of the tunnel's network test; Go and hashicorp/yamux build the interop peer;
   # docker.io runs the hosting tests' instances (the tests start their own dockerd) from an image
@@ -28,6 +31,11 @@ if [ "${1:-}" = "--test" ]; then
   # ansible + ansible-lint check and apply deploy/ansible, systemd-analyze (systemd) checks its units
   # (test/deploy.e2e.test.ts); python3-apt is what the apt module needs on the target, this machine.
   packages+=(iproute2 procps psmisc curl openssl haproxy nftables golang-go golang-github-hashicorp-yamux-dev docker.io busybox-static wireguard-tools wireguard-go pebble chromium ansible ansible-lint python3-apt systemd)
+fi
+if [ "$mode" = "--bench" ]; then
+  # What `npm run bench` measures us against, in the same run: knotd and dnsperf (DNS), sshd/ssh -R
+  # (tunnels), iperf3 (raw throughput), redis-cli (CLI start-up reference). haproxy is above.
+  packages+=(knot dnsperf openssh-server openssh-client iperf3 redis-tools)
 fi
 missing=()
 for p in "${packages[@]}"; do

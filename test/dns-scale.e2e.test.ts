@@ -58,6 +58,19 @@ describe('DNS follows the gateway change stream', () => {
     assert.equal(await gw.digUntil(`handmade.${ZONE}`, 'A', (a) => a === '10.9.9.9'), '10.9.9.9');
     assert.ok((await dnsStatus()).cache.keyRereads >= 1);
   });
+
+  test('plexus dns reset-peaks starts the peak figures again; status says since when', async () => {
+    const before = await dnsStatus();
+    assert.ok(before.cache.longestApplyMs >= 0 && typeof before.peaksSince === 'string', JSON.stringify(before));
+    const r = await runCli(['dns', 'reset-peaks', '--config', gw.node.configFile, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.json.threads, 1);
+    assert.ok(Date.parse(r.json.peaksSince as string) > Date.parse(before.peaksSince), `${before.peaksSince} -> ${r.json.peaksSince}`);
+    const after = await dnsStatus();
+    assert.equal(after.peaksSince, r.json.peaksSince);
+    const human = await runCli(['dns', 'reset-peaks', '--config', gw.node.configFile]);
+    assert.match(human.stdout, /^peaks counted from \S+Z on 1 DNS thread\(s\)$/m);
+  });
 });
 
 /**
@@ -94,6 +107,10 @@ describe('DNS workers on a real node', () => {
         if (threads.every((t) => t.queries > 0)) break;
         assert.ok(Date.now() < deadline, `after ${runs} dig runs a thread answered nothing: ${JSON.stringify(threads)}`);
       }
+      // Both threads' peaks start again.
+      const reset = await runCli(['dns', 'reset-peaks', '--config', file, '--json']);
+      assert.equal(reset.code, 0, reset.stderr);
+      assert.equal(reset.json.threads, 2);
       const pid = node.pid;
       if (signal === 'SIGTERM') assert.equal((await node.stop('SIGTERM')).code, 0, 'a clean exit: no worker thread kept the node alive');
       else {

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { PlexusError, devConfigPath, intFlag, loadConfigFile, runCommand } from '@plexus/core';
+import { PlexusError, devConfigPath, intFlag, loadConfigFile, pluginAction, runCommand } from '@plexus/core';
 import { corefileFromConfig } from './corefile.js';
 import { queryServer, queryType, serverAddress, type QueryAnswer } from './resolve-cli.js';
 
@@ -42,6 +42,19 @@ export function registerCli(program: Command): void {
           return queryServer(server, name, type, intFlag('timeout', opts.timeout, 3000));
         },
         human,
+      );
+    });
+
+  dns
+    .command('reset-peaks')
+    .description("start the running DNS node's peak figures again (status: eventLoopDelayMs, cache.longestApplyMs, peaksSince), e.g. after a bulk import")
+    .option('-c, --config <file>', "the DNS node's config (default: configs/dev.yaml; $PLEXUS_DATA_DIR applies)")
+    .option('--json', 'machine-readable output: {"peaksSince": ISO time, "threads": N}')
+    .action(async (opts: { config?: string; json?: boolean }) => {
+      await runCommand(
+        opts,
+        async () => (await pluginAction(opts.config, 'dns', 'reset-peaks', {}, { hint: 'Add a dns block to its plugins and restart it, and pass that --config.' })) as { peaksSince: string; threads: number },
+        (r) => `peaks counted from ${r.peaksSince} on ${r.threads} DNS thread(s)`,
       );
     });
 }

@@ -32,12 +32,21 @@ export interface EngineStatus {
   cachedAnswers: number;
   cache: Record<string, unknown>;
   eventLoopDelayMs: { p99: number; max: number };
+  /** Since when the peaks (event-loop delay, `cache.longestApplyMs`) are counted: start or the last `reset-peaks`. */
+  peaksSince: string;
   tcpRefused: DnsServer['tcpRefused'];
   /** SO_RCVBUF asked for and in effect (bytes for data); absent with `udpReceiveBufferBytes: 0`. */
   udpReceiveBuffer?: { requested: number; effective: number };
 }
 
 const round = (ms: number): number => Math.round(ms * 10) / 10;
+
+/**
+ * The delay histogram's timer period. Node records the whole interval between two of its ticks,
+ * so an idle loop reads ~10 ms: the delay is what exceeds the period (a 30 ms block reads 40).
+ */
+const LOOP_RESOLUTION_MS = 10;
+const lateBy = (ns: number): number => round(Math.max(0, ns / 1e6 - LOOP_RESOLUTION_MS));
 
 /**
  * One complete DNS server: its own view of the zones (ZoneCache, following the store), its answer
@@ -52,6 +61,8 @@ export class DnsEngine {
     private readonly forwarder: Forwarder | undefined,
     private readonly loopDelay: IntervalHistogram,
   ) {}
+
+  private peaksSince = new Date();
 
   static async start(o: EngineOptions): Promise<DnsEngine> {
     const cfg = o.config;
@@ -68,7 +79,7 @@ export class DnsEngine {
       log: o.log as Logger,
     });
     // Event-loop delay while serving: a stall here is a stall of every answer of this thread.
-    const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+    const loopDelay = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
     loopDelay.enable();
     let forwarder: Forwarder | undefined;
     try {
@@ -95,13 +106,21 @@ export class DnsEngine {
     this.loopDelay.disable();
   }
 
+  /** Starts the event-loop delay histogram and the longest apply again, e.g. after a bulk import. */
+  resetPeaks(): void {
+    this.loopDelay.reset();
+    this.cache.resetPeaks();
+    this.peaksSince = new Date();
+  }
+
   async status(): Promise<EngineStatus> {
     const c = this.responder.counters;
     return {
       counters: { ...c, rcodes: { ...c.rcodes } },
       cachedAnswers: this.responder.cachedAnswers,
       cache: await this.cache.status(),
-      eventLoopDelayMs: { p99: round(this.loopDelay.percentile(99) / 1e6), max: round(this.loopDelay.max / 1e6) },
+      eventLoopDelayMs: { p99: lateBy(this.loopDelay.percentile(99)), max: lateBy(this.loopDelay.max) },
+      peaksSince: this.peaksSince.toISOString(),
       tcpRefused: { ...this.server.tcpRefused },
       ...(this.server.udpReceiveBuffer === undefined ? {} : { udpReceiveBuffer: { ...this.server.udpReceiveBuffer } }),
     };

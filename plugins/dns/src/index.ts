@@ -1,4 +1,4 @@
-import { definePlugin, formatHostPort as fmt, parseHostPort, type CapabilityMap, type HostPort, type PluginContext, type PluginInstance } from '@plexus/core';
+import { PlexusError, definePlugin, formatHostPort as fmt, parseHostPort, type CapabilityMap, type HostPort, type PluginContext, type PluginInstance } from '@plexus/core';
 import { DnsConfigSchema, type DnsConfig } from './config.js';
 import { DnsEngine, sumStatus, type EngineStatus } from './engine.js';
 import { DnsMetrics } from './metrics.js';
@@ -70,6 +70,19 @@ export class DnsService implements PluginInstance {
     return { dns: { zones: this.ctx.config.zones, addresses: () => this.addresses() } };
   }
 
+  /** `plexus dns reset-peaks`: every thread's event-loop delay and longest apply count from now on. */
+  adminActions(): Record<string, (params: unknown) => Promise<unknown>> {
+    return {
+      'reset-peaks': async () => {
+        const engine = this.engine;
+        if (engine === undefined) throw new PlexusError('ERR_UNAVAILABLE', 'dns is not serving');
+        engine.resetPeaks();
+        for (const w of this.workers) w.resetPeaks();
+        return { peaksSince: (await engine.status()).peaksSince, threads: 1 + this.workers.length };
+      },
+    };
+  }
+
   /** Counters summed over the threads (see `sumStatus`); `threads` lists each thread's query count. */
   async status(): Promise<Record<string, unknown>> {
     const engine = this.engine;
@@ -84,6 +97,7 @@ export class DnsService implements PluginInstance {
       cachedAnswers: s.cachedAnswers,
       cache: s.cache,
       eventLoopDelayMs: s.eventLoopDelayMs,
+      peaksSince: s.peaksSince,
       tcpRefused: s.tcpRefused,
       ...(s.udpReceiveBuffer === undefined ? {} : { udpReceiveBuffer: s.udpReceiveBuffer }),
       threads: all.map((t) => (t === undefined ? { missing: true } : { queries: t.counters.queries, ready: t.cache.ready, lastStreamId: t.cache.lastStreamId })),

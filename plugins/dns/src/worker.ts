@@ -44,6 +44,7 @@ async function main(): Promise<void> {
   const flush = setInterval(() => post({ t: 'metrics', delta: metrics.drain() }), METRICS_EVERY_MS);
   port.on('message', (m: ToWorker) => {
     if (m.t === 'status') void engine.status().then((status) => post({ t: 'status', id: m.id, status }));
+    else if (m.t === 'resetPeaks') engine.resetPeaks();
     else if (m.t === 'stop') {
       clearInterval(flush);
       void engine

@@ -19,7 +19,7 @@ export interface WorkerInit {
 }
 
 /** Main → worker. */
-export type ToWorker = { t: 'status'; id: number } | { t: 'stop' };
+export type ToWorker = { t: 'status'; id: number } | { t: 'resetPeaks' } | { t: 'stop' };
 /** Worker → main. */
 export type FromWorker =
   | { t: 'ready' }
@@ -114,6 +114,11 @@ export class WorkerHandle {
       });
       this.send({ t: 'status', id });
     });
+  }
+
+  /** Messages are handled in order: a status asked after this reflects the reset. */
+  resetPeaks(): void {
+    this.send({ t: 'resetPeaks' });
   }
 
   /** Asks the worker to close its sockets and store connections; terminates it if it does not in time. */

@@ -173,7 +173,13 @@ export class ZoneCache {
     } catch {
       // The store is down: the lag is unknown.
     }
-    return { mode: this.mode, ready: this.ready, ...this.state.counts(), ...this.stats, lastStreamId: this.lastId, ...(lag === undefined ? {} : { lag }) };
+    // `rereading`: hashes being re-read now (a hand-written bulk import keeps this above 0 until it is in).
+    return { mode: this.mode, ready: this.ready, ...this.state.counts(), ...this.stats, rereading: this.rereads.size, lastStreamId: this.lastId, ...(lag === undefined ? {} : { lag }) };
+  }
+
+  /** Starts `longestApplyMs` again from 0 (`plexus dns reset-peaks`). */
+  resetPeaks(): void {
+    this.stats.longestApplyMs = 0;
   }
 
   /**

@@ -84,6 +84,11 @@ export class ZoneState {
     return (this.keysByName.get(key)?.nodes.raw ?? new Map<string, string>()).keys();
   }
 
+  /** How many fields of `key` are held. */
+  size(key: string): number {
+    return this.keysByName.get(key)?.nodes.size ?? 0;
+  }
+
   /** Sizes for status. */
   counts(): { keys: number; zones: number; records: number; lastChange: number } {
     let records = 0;

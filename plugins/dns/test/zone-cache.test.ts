@@ -44,6 +44,13 @@ test('notifications off and CONFIG refused: periodic re-scan', async (t) => {
   assert.deepEqual(await short(dns.port, 'alice.gateway.tf', 'A'), ['10.0.0.1']);
   await c.hset('gateway.tf.', 'alice', alice('10.0.0.2'));
   await until(() => short(dns.port, 'alice.gateway.tf', 'A'), (v) => v.join() === '10.0.0.2');
+  // A field deleted and another added between two re-scans (same count): both are seen.
+  await c.multi().hset('gateway.tf.', 'bob', alice('10.0.0.3')).exec();
+  await until(() => short(dns.port, 'bob.gateway.tf', 'A'), (v) => v.join() === '10.0.0.3');
+  await c.multi().hdel('gateway.tf.', 'bob').hset('gateway.tf.', 'carol', alice('10.0.0.4')).exec();
+  await until(() => short(dns.port, 'carol.gateway.tf', 'A'), (v) => v.join() === '10.0.0.4');
+  await until(() => header(dns.port, 'bob.gateway.tf', 'A'), (h) => h.status === 'NXDOMAIN');
+  assert.deepEqual(await short(dns.port, 'alice.gateway.tf', 'A'), ['10.0.0.2']);
 });
 
 test('after the subscriber connection drops, everything is read again', async (t) => {

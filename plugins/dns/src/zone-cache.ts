@@ -46,6 +46,10 @@ const SCAN_CHUNK = 1000;
 const CHUNK = 250;
 /** Fields per HSCAN call while the node loads and serves nothing yet: no answer waits on a turn. */
 const LOAD_CHUNK = 5000;
+/** How long start waits for a store that answers LOADING (loading a sync's copy or its files). */
+const LOADING_WAIT_MS = 300_000;
+/** Records parsed for warnings per turn of the event loop after loading (~1-2 ms). */
+const CHECK_CHUNK = 1000;
 /** Held fields compared with a re-read's per turn of the event loop. */
 const CHUNK_SCAN_FIELDS = 20_000;
 /** Stream entries per XREAD. */
@@ -130,8 +134,11 @@ export class ZoneCache {
       if (await this.enableNotifications(redis)) await this.subscribe(redis);
       else this.mode = 'poll';
       await this.checkReplication();
-      this.lastId = await this.streamEnd(redis);
-      await this.fullRead();
+      // A replica that loads a full sync's copy (or a store still loading its files) answers
+      // LOADING for seconds at 1M records: that is progress, not a failure to start.
+      const deadline = Date.now() + LOADING_WAIT_MS;
+      this.lastId = await this.whileLoading(() => this.streamEnd(redis), deadline);
+      await this.whileLoading(() => this.fullRead(), deadline);
     } catch (cause) {
       await this.stop();
       throw new PlexusError('ERR_UNAVAILABLE', `could not read the zones from the store: ${(cause as Error).message}`, { cause });
@@ -151,7 +158,28 @@ export class ZoneCache {
     while (!this.ready && Date.now() < deadline && !this.stopping) await new Promise((r) => setTimeout(r, 20));
     // From here the view is served: changes update the indexes in place, in small chunks.
     this.state.setLoading(false);
+    void this.checkDeferred();
     if (!this.ready) this.opts.log.warn({ syncWaitMs }, 'dns serving the local copy before the replica completed a sync with its master (status: cache.ready false)');
+  }
+
+  /** Runs `what` again while the store answers LOADING, until `deadline`. */
+  private async whileLoading<T>(what: () => Promise<T>, deadline: number): Promise<T> {
+    let told = false;
+    for (;;) {
+      try {
+        return await what();
+      } catch (err) {
+        if (!/^LOADING\b/.test((err as Error).message) || Date.now() > deadline || this.stopping) throw err;
+        if (!told) this.opts.log.info({ waitMs: deadline - Date.now() }, 'the store is loading its data set; the dns view is read once it is done');
+        told = true;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+  }
+
+  /** The warnings about records read while loading, in slices between queries. */
+  private async checkDeferred(): Promise<void> {
+    while (!this.stopping && this.state.checkDeferred(CHECK_CHUNK) > 0) await new Promise((resolve) => setImmediate(resolve));
   }
 
   async stop(): Promise<void> {

@@ -91,6 +91,36 @@ test('on a replica, a silent full resync from the master is noticed (link watch 
   await until(() => header(dns.port, 'stray.gateway.tf', 'A'), (h) => h.status === 'NXDOMAIN');
 });
 
+test('a replica still loading a full sync (LOADING) is waited for, not a failed start', async (t) => {
+  const master = await startRedis({ args: ['--repl-diskless-sync-delay', '0'] });
+  t.after(() => master.stop());
+  // Loading 2,000 keys at 1 ms each, answering between every few keys: LOADING for about 2 s.
+  // Without notifications (CONFIG refused: poll mode) no new connection is opened at start, whose
+  // ready check would wait out the load before the first read; on a node that is the race of a
+  // sync that begins while the view is being read, seen at 1M records.
+  const replica = await startRedis({
+    notify: '',
+    args: ['--repl-diskless-load', 'disabled', '--key-load-delay', '1000', '--loading-process-events-interval-bytes', '1024', '--rename-command', 'CONFIG', ''],
+  });
+  t.after(() => replica.stop());
+  const m = master.client();
+  await m.hset('gateway.tf.', 'alice', alice('10.0.0.1'));
+  const p = m.pipeline();
+  for (let i = 0; i < 2000; i++) p.set(`filler:${i}`, 'x');
+  await p.exec();
+  const dir = await mkdtemp(join(tmpdir(), 'plexus-dns-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  // The node's store client is connected before the sync starts, as on a node that restarts.
+  const store = await startStore(t, replica, dir);
+  const r = replica.client();
+  await r.replicaof('127.0.0.1', String(master.port));
+  await until(() => r.info('persistence').catch(() => ''), (i) => /^loading:1/m.test(i));
+  const service = new DnsService(makeContext(DnsConfigSchema.parse({ listen: ['127.0.0.1:0'], zones: ['gateway.tf'] }), store, dir));
+  t.after(() => service.stop());
+  await service.start();
+  assert.deepEqual(await short(service.addresses().udp[0]!.port, 'alice.gateway.tf', 'A'), ['10.0.0.1']);
+});
+
 test('start fails with ERR_UNAVAILABLE when the store cannot be read, and leaves nothing open', async (t) => {
   const redis = await startRedis();
   t.after(() => redis.stop());

@@ -87,3 +87,19 @@ test('while loading, the suffix index is built once at the end and answers as if
   loaded.applyFields('dns:gateway.tf.', new Map([['h1.apps', A('10.1.1.1')]]));
   assert.equal(zone(loaded).reversedFields.size, 503);
 });
+
+test('records read while loading are checked for warnings after it, as they hold then', () => {
+  const { state, warnings } = setup();
+  state.setLoading(true);
+  state.applyFields('dns:gateway.tf.', new Map([['bad', 'nope'], ['fixed', 'nope'], ['gone', 'nope'], ['good', A('10.0.0.1')]]));
+  state.applyFields('dns:gateway.tf.', new Map([['fixed', A('10.0.0.2')], ['gone', undefined]]));
+  state.setLoading(false);
+  // Nothing parsed for warnings yet: the first answers do not wait on it.
+  assert.deepEqual(warnings, []);
+  assert.equal(state.checkDeferred(1), 4);
+  assert.equal(state.checkDeferred(100), 0);
+  assert.deepEqual(warnings, ['dns:gateway.tf. bad value is not JSON']);
+  // Once loaded, a bad record is reported when it is applied.
+  state.applyFields('dns:gateway.tf.', new Map([['late', 'nope']]));
+  assert.deepEqual(warnings, ['dns:gateway.tf. bad value is not JSON', 'dns:gateway.tf. late value is not JSON']);
+});

@@ -2,8 +2,6 @@ import { createLibp2p, type Libp2p } from 'libp2p';
 import { tcp, type TCPOptions } from '@libp2p/tcp';
 import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';
-import { identify } from '@libp2p/identify';
-import { ping } from '@libp2p/ping';
 import type { PrivateKey } from '@libp2p/interface';
 import { PlexusError } from '../errors.js';
 import type { P2pConfig } from '../config/node-schema.js';
@@ -65,7 +63,9 @@ export async function createP2pNode(options: P2pOptions): Promise<Libp2p> {
           ? {}
           : { inboundUpgradeTimeout: limits.handshakeTimeoutMs, allow: [...limits.allow], deny: [...limits.deny] }),
       },
-      services: options.oneShot === true ? {} : { identify: identify(), ping: ping() },
+      // Imported here, not at the top: a one-shot CLI lookup then never loads (or, in the CLI
+      // bundle, evaluates) identify and ping.
+      services: options.oneShot === true ? {} : { identify: (await import('@libp2p/identify')).identify(), ping: (await import('@libp2p/ping')).ping() },
     });
   } catch (err) {
     throw listenError(err) ?? err;

@@ -9,6 +9,9 @@ import { mountLoopDisk, mountsUnder, unmount } from './disk.js';
 import { HOSTING_ERRORS } from './errors.js';
 import { USER_PREFIX, createUser, deleteUser, idsOf, ourUsers } from './users.js';
 
+/** How long a new instance must keep running before its lease is granted. */
+const START_SETTLE_MS = 300;
+
 /**
  * The host: leases in the store, one container per lease, ports from Sashimono's plan, expiry
  * timers, and reconciliation of containers, disks, directories and users with the lease records
@@ -327,14 +330,22 @@ export class Host {
     await this.waitRunning(lease.name);
   }
 
-  /** The container must stay running (a bad command exits at once). */
+  /**
+   * The container must stay running (a bad command exits at once): seen running for
+   * START_SETTLE_MS in a row. Seen running once was not enough — a command that exits at once
+   * could still be running at the first look, and its lease was granted.
+   */
   private async waitRunning(name: string): Promise<void> {
     const deadline = Date.now() + this.cfg.startTimeoutMs;
+    let runningSince: number | undefined;
     for (;;) {
       const info = await this.docker.inspect(name);
       const state = info?.State;
       if (state === undefined) throw new PlexusError(HOSTING_ERRORS.ERR_HOSTING_PROVISION, 'the container vanished while starting');
-      if (state.Running && !state.Restarting) return;
+      if (state.Running && !state.Restarting) {
+        runningSince ??= Date.now();
+        if (Date.now() - runningSince >= START_SETTLE_MS) return;
+      } else runningSince = undefined;
       if (state.Status === 'exited' || state.Restarting || state.Status === 'dead') {
         throw new PlexusError(HOSTING_ERRORS.ERR_HOSTING_PROVISION, `the instance exited at start (code ${state.ExitCode}${state.Error ? `: ${state.Error}` : ''})`, { data: { exitCode: state.ExitCode } });
       }

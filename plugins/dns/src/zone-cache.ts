@@ -61,11 +61,10 @@ const REPLICATION_CHECK_MS = 100;
 const RETRY_MIN_MS = 200;
 const RETRY_MAX_MS = 2_000;
 
-/** A scan of one hash in progress; when `noting`, the fields seen present, so what it did not see is gone. */
+/** A scan of one hash in progress; `seen` (when it notes them): the fields seen present, so what it did not see is gone. */
 interface Reread {
   key: string;
-  noting: boolean;
-  seen: Set<string>;
+  seen: Set<string> | undefined;
 }
 
 export class ZoneCache {
@@ -397,7 +396,8 @@ export class ZoneCache {
 
   /** One HSCAN over `key`, applying what differs; with `noteSeen`, then drops what was not seen. @returns false when stopping. */
   private async scan(key: string, noteSeen: boolean): Promise<boolean> {
-    const r: Reread = { key, noting: noteSeen, seen: new Set() };
+    const seen = noteSeen ? new Set<string>() : undefined;
+    const r: Reread = { key, seen };
     this.rereads.add(r);
     try {
       const redis = this.store.redis;
@@ -410,18 +410,18 @@ export class ZoneCache {
         for (let i = 0; i + 1 < flat.length; i += 2) fields.set(flat[i]!, flat[i + 1]!);
         this.applyFields(key, fields);
       } while (cursor !== '0');
-      if (!noteSeen) return true;
+      if (seen === undefined) return true;
       // Fields held but not seen are gone: found in slices, so a zone of a million fields does
       // not hold the event loop either (a Map iterator stays valid across changes); a field
       // written meanwhile is marked seen by applyFields.
       let gone: string[] = [];
       let n = 0;
       for (const f of this.state.fields(key)) {
-        if (!r.seen.has(f)) gone.push(f);
+        if (!seen.has(f)) gone.push(f);
         if (++n % CHUNK_SCAN_FIELDS === 0) await new Promise((resolve) => setImmediate(resolve));
         if (this.stopping) return false;
       }
-      gone = gone.filter((f) => !r.seen.has(f));
+      gone = gone.filter((f) => !seen.has(f));
       // Out of the bookkeeping first: these deletions are not "seen".
       this.rereads.delete(r);
       if (gone.length > 0) this.applyFields(key, new Map(gone.map((f) => [f, undefined])));
@@ -435,7 +435,7 @@ export class ZoneCache {
   private applyFields(key: string, fields: Map<string, string | undefined>): void {
     const started = performance.now();
     for (const r of this.rereads) {
-      if (!r.noting || r.key !== key) continue;
+      if (r.seen === undefined || r.key !== key) continue;
       for (const [f, v] of fields) if (v !== undefined) r.seen.add(this.state.fieldName(f));
     }
     const change = this.state.applyFields(key, fields);

@@ -7,7 +7,7 @@ import { parseArgs, positiveNumber, usageError } from './lib/args.js';
 import { installCleanup, makeTempDir, trackProcessGroup, untrackProcessGroup } from './lib/cleanup.js';
 import { DnsPoller } from './lib/dns-query.js';
 import { dnsperf, type DnsperfResult } from './lib/dnsperf.js';
-import { PlexusProcess } from './lib/plexus-node.js';
+import { PlexusProcess, plexusCli, plexusId } from './lib/plexus-node.js';
 import { freePort } from './lib/ports.js';
 import { memoryMb } from './lib/proc.js';
 import { percentile } from './lib/stats.js';
@@ -133,7 +133,7 @@ async function propagationSection(dir: string, changes: number): Promise<number[
   const explorer = await PlexusProcess.start(explorerCfg, { logLevel: 'info' });
   const dns = await PlexusProcess.start(dnsCfg, { logLevel: 'info' });
   const key = generateKeyPair();
-  const { multiaddrs } = await (await import('./lib/plexus-node.js')).plexusId(explorerCfg);
+  const { multiaddrs } = await plexusId(explorerCfg);
   const client = await RpcClient.connect(multiaddrs[0]!, { key });
   const poller = new DnsPoller('127.0.0.1', dnsPort);
   const times: number[] = [];
@@ -155,9 +155,7 @@ async function propagationSection(dir: string, changes: number): Promise<number[
 
 /** The dns plugin's block of `plexus status --json` (event-loop delay, view lag, cache sizes). */
 async function dnsStatus(configFile: string): Promise<Record<string, any>> {
-  const { execFile } = await import('node:child_process');
-  const { PLEXUS_BIN } = await import('./lib/plexus-node.js');
-  const out = await new Promise<string>((res, rej) => execFile(PLEXUS_BIN, ['status', '--config', configFile, '--json'], (err, stdout) => (err ? rej(err) : res(stdout))));
+  const out = await plexusCli(['status', '--config', configFile, '--json']);
   const find = (o: unknown): Record<string, any> | undefined => {
     if (o === null || typeof o !== 'object') return undefined;
     const r = o as Record<string, any>;
@@ -207,9 +205,7 @@ interface Propagation {
 
 /** `plexus dns reset-peaks`: the node's peak figures count from now on. */
 async function resetPeaks(configFile: string): Promise<void> {
-  const { execFile } = await import('node:child_process');
-  const { PLEXUS_BIN } = await import('./lib/plexus-node.js');
-  await new Promise<void>((res, rej) => execFile(PLEXUS_BIN, ['dns', 'reset-peaks', '--config', configFile, '--json'], (err) => (err ? rej(err) : res())));
+  await plexusCli(['dns', 'reset-peaks', '--config', configFile, '--json']);
 }
 
 function stallsOf(st: Record<string, any>): Stalls {
@@ -302,7 +298,7 @@ async function scaleSection(dir: string, records: number, seconds: number, rate:
     knot = await startKnot(dir, records);
     await waitAnswer(knot.port, `n${records - 1}.${ZONE}`, ipOf(records - 1), 600_000);
     const file = await queryFile(dir, Math.min(records, 100_000));
-    const { multiaddrs } = await (await import('./lib/plexus-node.js')).plexusId(explorerCfg);
+    const { multiaddrs } = await plexusId(explorerCfg);
     client = await RpcClient.connect(multiaddrs[0]!, { key });
     await client.call('/plexus/phonebook/1', 'name_register', { name: 'bench', email: 'bench@example.org', pubkey: toHex(key.publicKey), wallet_name: '' }, { signed: true });
     // The change stream alone: what a change costs the node at this size. Longer than the node's

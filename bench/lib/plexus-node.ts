@@ -45,9 +45,14 @@ export async function writeExplorerConfig(dir: string, opts: ExplorerConfigOptio
   return { file, p2pPort, redisPort };
 }
 
+/** `plexus ARGS` through the launcher; resolves with its stdout, rejects on a non-zero exit. */
+export async function plexusCli(args: string[], timeoutMs = 30_000): Promise<string> {
+  return (await promisify(execFile)(PLEXUS_BIN, args, { timeout: timeoutMs })).stdout;
+}
+
 /** `plexus id --config FILE --json`: the node's PeerId and dialable multiaddrs (creates the key). */
 export async function plexusId(configFile: string): Promise<{ peerId: string; multiaddrs: string[] }> {
-  const { stdout } = await promisify(execFile)(PLEXUS_BIN, ['id', '--config', configFile, '--json', '--create'], { timeout: 30_000 });
+  const stdout = await plexusCli(['id', '--config', configFile, '--json', '--create']);
   return JSON.parse(stdout) as { peerId: string; multiaddrs: string[] };
 }
 

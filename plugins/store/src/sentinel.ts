@@ -34,15 +34,23 @@ export async function askSentinel(address: HostPort, password: string | undefine
 }
 
 /**
- * The master the sentinels name for `masterName`: the first answer of the sentinels asked in order.
- * A sentinel that does not know the name, or is unreachable, is skipped.
+ * The master the sentinels name for `masterName`. Sentinels learn a failover from each other a
+ * moment apart, so one of them may still name the old master: the answer with the highest
+ * config epoch wins (ties: the first in order). A sentinel that does not know the name, or is
+ * unreachable, is skipped.
  */
 export async function currentMaster(sentinels: readonly HostPort[], masterName: string, password: string | undefined, ms = 1_000): Promise<HostPort | undefined> {
-  const answers = await Promise.all(sentinels.map((s) => askSentinel(s, password, ['get-master-addr-by-name', masterName], ms)));
+  const answers = await Promise.all(sentinels.map((s) => askSentinel(s, password, ['master', masterName], ms)));
+  let best: { master: HostPort; epoch: number } | undefined;
   for (const a of answers) {
-    if (Array.isArray(a) && a.length === 2) return { host: String(a[0]), port: Number(a[1]) };
+    const info = pairs(a);
+    const host = info.get('ip');
+    const port = Number(info.get('port'));
+    if (host === undefined || !Number.isInteger(port)) continue;
+    const epoch = Number(info.get('config-epoch') ?? 0);
+    if (best === undefined || epoch > best.epoch) best = { master: { host, port }, epoch };
   }
-  return undefined;
+  return best?.master;
 }
 
 /** Parses the `key value key value ...` reply of `SENTINEL master NAME`. */

@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { PlexusError, defineMethod, masterOnly, silentLogger, z, type StoreCapability } from '@plexus/core';
 import { storeConfigSchema } from '../src/index.js';
+import { currentMaster } from '../src/sentinel.js';
 import type { StoreStatusReport } from '../src/status.js';
-import { freePort, startStore, tempDir, waitFor, type Running } from './helpers.js';
+import { freePort, killQuietly, rawCommand, startStore, tempDir, waitFor, type Running } from './helpers.js';
 
 const PASSWORD = 'group secret';
 const PEER = '12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN';
@@ -91,6 +95,31 @@ test('config: a sentinel group needs a password, its own sentinel listed and a r
   assert.deepEqual(paths({ ...base, sentinel: { ...base.sentinel, initialMaster: 'nope' } }), ['sentinel.initialMaster']);
   assert.deepEqual(paths({ mode: 'replica', port: 6380, replicaOf: { sentinels: ['10.0.0.1:26379'], host: '10.0.0.1' } }), ['replicaOf.host']);
   assert.deepEqual(paths({ mode: 'replica', port: 6380, replicaOf: { sentinels: ['10.0.0.1'] } }), ['replicaOf.sentinels.0']);
+});
+
+/** A bare sentinel (no password) that monitors `plexus` at `masterPort` with the given config epoch. */
+async function bareSentinel(t: TestContext, masterPort: number, epoch: number): Promise<number> {
+  const port = await freePort();
+  const dir = await tempDir(t);
+  const conf = join(dir, 'sentinel.conf');
+  await writeFile(conf, `port ${port}\nbind 127.0.0.1\ndir ${dir}\nsentinel monitor plexus 127.0.0.1 ${masterPort} 2\nsentinel config-epoch plexus ${epoch}\n`);
+  const child = spawn('redis-server', [conf, '--sentinel'], { stdio: 'ignore' });
+  t.after(() => killQuietly(child.pid));
+  await waitFor('the sentinel to answer', async () => ((await rawCommand(port, 'PING').catch(() => '')) === '+PONG' ? true : undefined));
+  return port;
+}
+
+test('a returning store believes the sentinel that saw the latest failover, not the first to answer', async (t) => {
+  // Sentinels learn a failover from each other a moment apart: the first asked may still name the
+  // old master. The fresh-machine CI run restarted the old master into that moment, and it came
+  // back as a master.
+  const [oldMaster, newMaster] = [await freePort(), await freePort()];
+  const stale = await bareSentinel(t, oldMaster, 0);
+  const current = await bareSentinel(t, newMaster, 3);
+  const sentinels = [stale, current].map((port) => ({ host: '127.0.0.1', port }));
+  assert.deepEqual(await currentMaster(sentinels, 'plexus', undefined), { host: '127.0.0.1', port: newMaster });
+  assert.deepEqual(await currentMaster(sentinels.slice(0, 1), 'plexus', undefined), { host: '127.0.0.1', port: oldMaster });
+  assert.equal(await currentMaster(sentinels, 'nobody', undefined), undefined);
 });
 
 test('a sentinel group fails over: a standby is promoted, writes follow it, nothing acknowledged is lost, the old master returns as a standby', { timeout: 180_000 }, async (t) => {

@@ -31,6 +31,7 @@ export const CORE_ERRORS = {
   ERR_TIMESTAMP_STALE: "The request timestamp is outside the server's allowed clock skew; sync your clock (NTP).",
   ERR_REPLAY: 'This nonce was already used; sign every request with a fresh nonce.',
   ERR_RATE_LIMITED: 'Too many requests from this peer or this address (rpc.rateLimit); slow down and retry.',
+  ERR_BUSY: 'The node is answering as many requests as it takes at once (rpc.maxPendingRequests); nothing was done: retry after a short pause.',
   // generic outcomes any plugin may answer with
   ERR_NOT_FOUND: 'No such record.',
   ERR_FORBIDDEN: 'The signing key may not change this; the message names the owner.',

@@ -307,6 +307,7 @@ const VALID: ValidCase[] = [
         maxClockSkewMs: 30_000,
         maxForwardSkewMs: 5_000,
         maxInFlightPerStream: 256,
+        maxPendingRequests: 512,
         maxStreamsPerProtocol: 16,
         maxBufferedBytesPerConnection: 2 * 1024 * 1024,
         maxBufferedBytes: 32 * 1024 * 1024,

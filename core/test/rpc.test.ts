@@ -466,6 +466,63 @@ test('ERR_RATE_LIMITED: the 3rd rapid call from one peer is refused while anothe
   await stillServes(t, target);
 });
 
+test('ERR_BUSY: beyond rpc.maxPendingRequests a request is refused at once, unverified and not run, and may be sent again', TIMEOUT, async (t) => {
+  const node = await createP2pNode({ listen: ['/ip4/127.0.0.1/tcp/0'] });
+  t.after(() => node.stop());
+  const held: (() => void)[] = [];
+  let ran = 0;
+  const methods: RpcMethods = {
+    ...testMethods(),
+    hold: {
+      mutating: false,
+      params: z.strictObject({}),
+      async handler() {
+        await new Promise<void>((resolve) => held.push(resolve));
+        return 'held';
+      },
+    },
+    set: {
+      mutating: true,
+      params: z.strictObject({ key: z.string(), value: z.number() }),
+      async handler(p: { key: string; value: number }) {
+        ran++;
+        return p.value;
+      },
+    },
+  };
+  const busyServer = new RpcServer(node, { ...OPTIONS, maxPendingRequests: 3 }, silentLogger());
+  await busyServer.serve(PROTOCOL, methods);
+  const target = node.getMultiaddrs()[0]!.toString();
+  // Two clients, so the bound is the node's, not a stream's or a peer's.
+  const [a, b] = [await client(t, target), await client(t, target)];
+  const holding = [a.call(PROTOCOL, 'hold', {}), b.call(PROTOCOL, 'hold', {}), a.call(PROTOCOL, 'hold', {})];
+  while (held.length < 3) await new Promise((r) => setImmediate(r));
+  assert.equal(busyServer.stats.pending, 3);
+
+  await rejectsWithCode(() => b.call(PROTOCOL, 'echo', { text: 'x' }), 'ERR_BUSY');
+  // Refused before the signature is checked: a forged request is answered ERR_BUSY too, and costs
+  // no verification; a well signed one does not run and its nonce is not used up.
+  const key = generateKeyPair();
+  const forged = signedSet(a, key, 'forged', { key: 'k', value: 1 });
+  forged.auth = { ...(forged.auth as object), sig: '0'.repeat(128) } as RpcRequestFrame['auth'];
+  assert.equal(errorCode(await rawCall(a, forged)), 'ERR_BUSY');
+  const good = signedSet(a, key, 'good', { key: 'k', value: 2 });
+  const refused = await rawCall(a, good);
+  assert.equal(errorCode(refused), 'ERR_BUSY');
+  assert.deepEqual((refused as { error: { data?: unknown } }).error.data, { limit: 'rpc.maxPendingRequests', pending: 3 });
+  assert.equal(ran, 0);
+  assert.equal(busyServer.stats.errors.ERR_BUSY, 3);
+  assert.equal(busyServer.stats.errors.ERR_SIGNATURE_INVALID, undefined);
+
+  // Once the held requests are answered, the same signed frame is accepted, and it runs once.
+  for (const release of held) release();
+  assert.deepEqual(await Promise.all(holding), ['held', 'held', 'held']);
+  assert.equal(busyServer.stats.pending, 0);
+  assert.deepEqual(await rawCall(a, good), { id: 'good', result: 2 });
+  assert.equal(ran, 1);
+  assert.equal(errorCode(await rawCall(a, good)), 'ERR_REPLAY');
+});
+
 test('the client reports an unreachable node as ERR_CONNECT and a bad address as ERR_USAGE', TIMEOUT, async () => {
   await rejectsWithCode(() => RpcClient.connect('not a multiaddr'), 'ERR_USAGE');
   const gone = await createP2pNode({ listen: ['/ip4/127.0.0.1/tcp/0'] });

@@ -193,7 +193,7 @@ function formatStatus(s: Record<string, any>): string {
   const lines = [
     `node ${n.name} (${n.peerId})  up ${n.uptimeSeconds}s  rss ${Math.round((n.rssBytes ?? 0) / 1048576)} MB  connections ${n.connections}`,
     ...(n.listen ?? []).map((a: string) => `  ${a}`),
-    `rpc: ${s.rpc?.requests ?? 0} requests, errors ${JSON.stringify(s.rpc?.errors ?? {})}`,
+    `rpc: ${s.rpc?.requests ?? 0} requests, ${s.rpc?.pending ?? 0} being answered${s.rpc?.maxPending === undefined ? '' : ` (at most ${s.rpc.maxPending})`}, errors ${JSON.stringify(s.rpc?.errors ?? {})}`,
     ...(s.p2p === undefined ? [] : [`p2p: ${Object.entries(s.p2p as Record<string, number>).map(([k, v]) => `${k} ${v}`).join(', ')}`]),
   ];
   for (const [name, st] of Object.entries((s.plugins ?? {}) as Record<string, Record<string, unknown>>)) {

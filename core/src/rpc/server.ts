@@ -30,6 +30,12 @@ export interface RpcServerOptions {
   hostRateLimit?: RateLimit;
   /** Requests handled at once on one stream; further frames wait (the stream is paused). */
   maxInFlightPerStream: number;
+  /**
+   * Requests being answered at once on the whole node. Beyond it a request is refused at once with
+   * ERR_BUSY, before its signature is checked, so an overloaded node spends its time on the
+   * requests it can still answer. Default: unbounded.
+   */
+  maxPendingRequests?: number;
   /** Inbound streams of one protocol per connection. Default 16. */
   maxStreamsPerProtocol?: number;
   /** Bytes of unfinished frames one connection may hold. Default max(2 MiB, maxFrameBytes + 4). */
@@ -57,6 +63,9 @@ type RequestId = number | string | null;
 /** Per-code counters; `plexus status` and metrics read them. */
 export interface RpcStats {
   requests: number;
+  /** Requests being answered now, and their bound (`rpc.maxPendingRequests`; absent: unbounded). */
+  pending: number;
+  maxPending?: number;
   errors: Record<string, number>;
   /** Present when signatures are verified on threads. */
   verifyPool?: VerifyPoolStats;
@@ -76,7 +85,7 @@ export class RpcServer {
   private readonly budget: FrameBudget<Connection>;
   private readonly startedAt = Date.now();
   private lastUnavailableLog = 0;
-  readonly stats: RpcStats = { requests: 0, errors: {} };
+  readonly stats: RpcStats = { requests: 0, pending: 0, errors: {} };
   private readonly served = new Map<string, { plugin: string; methods: RpcMethods }>();
   private readonly requestsTotal: Counter<'plugin' | 'method' | 'code'> | undefined;
   private readonly latency: Histogram<'plugin' | 'method'> | undefined;
@@ -88,6 +97,7 @@ export class RpcServer {
     private readonly log: Logger,
   ) {
     this.limiter = new RateLimiter(options.rateLimit);
+    const stats = this.stats;
     this.requestsTotal = options.metrics?.counter({
       name: 'rpc_requests_total',
       help: 'RPC requests answered, by plugin, method and result code (OK or the error code)',
@@ -100,6 +110,14 @@ export class RpcServer {
       buckets: LATENCY_BUCKETS,
     });
     this.hostLimiter = new RateLimiter(options.hostRateLimit ?? { perSecond: 0, burst: 1 });
+    if (options.maxPendingRequests !== undefined) this.stats.maxPending = options.maxPendingRequests;
+    options.metrics?.gauge({
+      name: 'rpc_pending_requests',
+      help: 'RPC requests being answered now (bounded by rpc.maxPendingRequests; beyond it ERR_BUSY)',
+      collect() {
+        this.set(stats.pending);
+      },
+    });
     const threads = options.verifyThreads ?? defaultVerifyThreads();
     if (threads > 0) {
       this.verifyPool = new VerifyPool(threads, log);
@@ -250,7 +268,13 @@ export class RpcServer {
 
   private async dispatch(protocol: string, methods: RpcMethods, value: unknown, peer: string, host: string, log: Logger): Promise<RpcResponseFrame> {
     const started = performance.now();
-    const response = await this.answer(protocol, methods, value, peer, host, log);
+    this.stats.pending++;
+    let response: RpcResponseFrame;
+    try {
+      response = await this.answer(protocol, methods, value, peer, host, log);
+    } finally {
+      this.stats.pending--;
+    }
     if (this.requestsTotal !== undefined) {
       const name = (value as { method?: unknown } | null)?.method;
       // Only served names become label values: a peer cannot grow the series with made-up methods.
@@ -271,6 +295,11 @@ export class RpcServer {
       if ((typeof req.id === 'number' && Number.isSafeInteger(req.id)) || (typeof req.id === 'string' && req.id.length <= 64)) id = req.id;
       else throw new PlexusError('ERR_REQUEST_INVALID', 'id must be an integer or a string of at most 64 chars');
       if (typeof req.method !== 'string') throw new PlexusError('ERR_REQUEST_INVALID', 'method must be a string');
+      // Counted in dispatch, this request included. Refused before any costly step.
+      const max = this.options.maxPendingRequests;
+      if (max !== undefined && this.stats.pending > max) {
+        throw new PlexusError('ERR_BUSY', `the node is answering ${max} requests already; retry shortly`, { data: { limit: 'rpc.maxPendingRequests', pending: max } });
+      }
       if (!this.limiter.take(peer)) throw new PlexusError('ERR_RATE_LIMITED', 'rate limit exceeded for this peer', { data: { scope: 'peer' } });
       if (!this.hostLimiter.take(host)) throw new PlexusError('ERR_RATE_LIMITED', 'rate limit exceeded for this address', { data: { scope: 'host' } });
       const method = Object.hasOwn(methods, req.method) ? methods[req.method] : undefined;

@@ -1,6 +1,9 @@
 import { after, before, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Libp2p } from 'libp2p';
+import { createLibp2p, type Libp2p } from 'libp2p';
+import { noise } from '@chainsafe/libp2p-noise';
+import { yamux } from '@chainsafe/libp2p-yamux';
+import { tcp, type TCPOptions } from '@libp2p/tcp';
 import { multiaddr } from '@multiformats/multiaddr';
 import { z } from 'zod';
 import { createP2pNode } from '../src/p2p/libp2p.js';
@@ -102,8 +105,8 @@ type Answer = RpcResponseFrame;
 const waiting = new WeakMap<RpcClient, Map<string | number, (a: Answer) => void>>();
 
 /** A client with its own libp2p node (so its own PeerId), closed when the test ends. */
-async function client(t: TestContext, target = addr, key: Ed25519KeyPair = generateKeyPair()): Promise<RpcClient> {
-  const c = await RpcClient.connect(target, { key, timeoutMs: 10_000 });
+async function client(t: TestContext, target = addr, key: Ed25519KeyPair = generateKeyPair(), libp2p?: Libp2p): Promise<RpcClient> {
+  const c = await RpcClient.connect(target, { key, timeoutMs: 10_000, ...(libp2p === undefined ? {} : { libp2p }) });
   t.after(() => c.close());
   const waiters = new Map<string | number, (a: Answer) => void>();
   waiting.set(c, waiters);
@@ -466,7 +469,22 @@ test('ERR_RATE_LIMITED: the 3rd rapid call from one peer is refused while anothe
   await stillServes(t, target);
 });
 
-test('ERR_BUSY: beyond rpc.maxPendingRequests a request is refused at once, unverified and not run, and may be sent again', TIMEOUT, async (t) => {
+/** A client from a loopback address of its own (127.0.0.x), so the server sees a distinct host. */
+async function clientFrom(t: TestContext, target: string, from: string): Promise<RpcClient> {
+  const libp2p = await createLibp2p({
+    addresses: { listen: [] },
+    // `localAddress` reaches net.connect: the transport spreads dialOpts into it.
+    transports: [tcp({ dialOpts: { localAddress: from } as TCPOptions['dialOpts'] })],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionMonitor: { enabled: false },
+  });
+  t.after(() => libp2p.stop());
+  const c = await client(t, target, generateKeyPair(), libp2p);
+  return c;
+}
+
+test('ERR_BUSY: beyond rpc.maxPendingRequests (half of it per address) a request is refused at once, unverified and not run, and may be sent again', TIMEOUT, async (t) => {
   const node = await createP2pNode({ listen: ['/ip4/127.0.0.1/tcp/0'] });
   t.after(() => node.stop());
   const held: (() => void)[] = [];
@@ -490,37 +508,43 @@ test('ERR_BUSY: beyond rpc.maxPendingRequests a request is refused at once, unve
       },
     },
   };
-  const busyServer = new RpcServer(node, { ...OPTIONS, maxPendingRequests: 3 }, silentLogger());
+  const busyServer = new RpcServer(node, { ...OPTIONS, maxPendingRequests: 4 }, silentLogger());
   await busyServer.serve(PROTOCOL, methods);
   const target = node.getMultiaddrs()[0]!.toString();
-  // Two clients, so the bound is the node's, not a stream's or a peer's.
-  const [a, b] = [await client(t, target), await client(t, target)];
-  const holding = [a.call(PROTOCOL, 'hold', {}), b.call(PROTOCOL, 'hold', {}), a.call(PROTOCOL, 'hold', {})];
-  while (held.length < 3) await new Promise((r) => setImmediate(r));
-  assert.equal(busyServer.stats.pending, 3);
+  // Two peers on one address share its half (2); a third address takes the rest.
+  const [a1, a2, b] = [await clientFrom(t, target, '127.0.0.2'), await clientFrom(t, target, '127.0.0.2'), await clientFrom(t, target, '127.0.0.3')];
+  const waitHeld = async (n: number): Promise<void> => {
+    while (held.length < n) await new Promise((r) => setImmediate(r));
+  };
+  const holding = [a1.call(PROTOCOL, 'hold', {}), a2.call(PROTOCOL, 'hold', {})];
+  await waitHeld(2);
+  const third = await rejectsWithCode(() => a1.call(PROTOCOL, 'echo', { text: 'x' }), 'ERR_BUSY');
+  assert.deepEqual(third.data, { limit: 'rpc.maxPendingRequests', scope: 'host', pending: 2 });
+  holding.push(b.call(PROTOCOL, 'hold', {}), b.call(PROTOCOL, 'hold', {}));
+  await waitHeld(4);
+  assert.equal(busyServer.stats.pending, 4);
+  const full = await rejectsWithCode(() => b.call(PROTOCOL, 'echo', { text: 'x' }), 'ERR_BUSY');
+  assert.deepEqual(full.data, { limit: 'rpc.maxPendingRequests', scope: 'node', pending: 4 });
 
-  await rejectsWithCode(() => b.call(PROTOCOL, 'echo', { text: 'x' }), 'ERR_BUSY');
   // Refused before the signature is checked: a forged request is answered ERR_BUSY too, and costs
   // no verification; a well signed one does not run and its nonce is not used up.
   const key = generateKeyPair();
-  const forged = signedSet(a, key, 'forged', { key: 'k', value: 1 });
+  const forged = signedSet(a1, key, 'forged', { key: 'k', value: 1 });
   forged.auth = { ...(forged.auth as object), sig: '0'.repeat(128) } as RpcRequestFrame['auth'];
-  assert.equal(errorCode(await rawCall(a, forged)), 'ERR_BUSY');
-  const good = signedSet(a, key, 'good', { key: 'k', value: 2 });
-  const refused = await rawCall(a, good);
-  assert.equal(errorCode(refused), 'ERR_BUSY');
-  assert.deepEqual((refused as { error: { data?: unknown } }).error.data, { limit: 'rpc.maxPendingRequests', pending: 3 });
+  assert.equal(errorCode(await rawCall(a1, forged)), 'ERR_BUSY');
+  const good = signedSet(a1, key, 'good', { key: 'k', value: 2 });
+  assert.equal(errorCode(await rawCall(a1, good)), 'ERR_BUSY');
   assert.equal(ran, 0);
-  assert.equal(busyServer.stats.errors.ERR_BUSY, 3);
+  assert.equal(busyServer.stats.errors.ERR_BUSY, 4);
   assert.equal(busyServer.stats.errors.ERR_SIGNATURE_INVALID, undefined);
 
   // Once the held requests are answered, the same signed frame is accepted, and it runs once.
   for (const release of held) release();
-  assert.deepEqual(await Promise.all(holding), ['held', 'held', 'held']);
+  assert.deepEqual(await Promise.all(holding), ['held', 'held', 'held', 'held']);
   assert.equal(busyServer.stats.pending, 0);
-  assert.deepEqual(await rawCall(a, good), { id: 'good', result: 2 });
+  assert.deepEqual(await rawCall(a1, good), { id: 'good', result: 2 });
   assert.equal(ran, 1);
-  assert.equal(errorCode(await rawCall(a, good)), 'ERR_REPLAY');
+  assert.equal(errorCode(await rawCall(a1, good)), 'ERR_REPLAY');
 });
 
 test('the client reports an unreachable node as ERR_CONNECT and a bad address as ERR_USAGE', TIMEOUT, async () => {

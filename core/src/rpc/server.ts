@@ -33,7 +33,8 @@ export interface RpcServerOptions {
   /**
    * Requests being answered at once on the whole node. Beyond it a request is refused at once with
    * ERR_BUSY, before its signature is checked, so an overloaded node spends its time on the
-   * requests it can still answer. Default: unbounded.
+   * requests it can still answer. One address (IPv4, IPv6 /64) may hold at most half of them, so
+   * a flood from one place leaves room for everyone else. Default: unbounded.
    */
   maxPendingRequests?: number;
   /** Inbound streams of one protocol per connection. Default 16. */
@@ -81,6 +82,8 @@ export interface RpcStats {
 export class RpcServer {
   private readonly replay = new ReplayCache();
   private readonly limiter: RateLimiter;
+  /** Requests being answered per remote address, for the per-address share of maxPendingRequests. */
+  private readonly pendingByHost = new Map<string, number>();
   private readonly hostLimiter: RateLimiter;
   private readonly budget: FrameBudget<Connection>;
   private readonly startedAt = Date.now();
@@ -269,11 +272,15 @@ export class RpcServer {
   private async dispatch(protocol: string, methods: RpcMethods, value: unknown, peer: string, host: string, log: Logger): Promise<RpcResponseFrame> {
     const started = performance.now();
     this.stats.pending++;
+    this.pendingByHost.set(host, (this.pendingByHost.get(host) ?? 0) + 1);
     let response: RpcResponseFrame;
     try {
       response = await this.answer(protocol, methods, value, peer, host, log);
     } finally {
       this.stats.pending--;
+      const left = (this.pendingByHost.get(host) ?? 1) - 1;
+      if (left === 0) this.pendingByHost.delete(host);
+      else this.pendingByHost.set(host, left);
     }
     if (this.requestsTotal !== undefined) {
       const name = (value as { method?: unknown } | null)?.method;
@@ -295,13 +302,20 @@ export class RpcServer {
       if ((typeof req.id === 'number' && Number.isSafeInteger(req.id)) || (typeof req.id === 'string' && req.id.length <= 64)) id = req.id;
       else throw new PlexusError('ERR_REQUEST_INVALID', 'id must be an integer or a string of at most 64 chars');
       if (typeof req.method !== 'string') throw new PlexusError('ERR_REQUEST_INVALID', 'method must be a string');
-      // Counted in dispatch, this request included. Refused before any costly step.
-      const max = this.options.maxPendingRequests;
-      if (max !== undefined && this.stats.pending > max) {
-        throw new PlexusError('ERR_BUSY', `the node is answering ${max} requests already; retry shortly`, { data: { limit: 'rpc.maxPendingRequests', pending: max } });
-      }
       if (!this.limiter.take(peer)) throw new PlexusError('ERR_RATE_LIMITED', 'rate limit exceeded for this peer', { data: { scope: 'peer' } });
       if (!this.hostLimiter.take(host)) throw new PlexusError('ERR_RATE_LIMITED', 'rate limit exceeded for this address', { data: { scope: 'host' } });
+      // After the limiters, so a flooding peer is told it is the one to slow down (and its refused
+      // requests still spend its tokens); before any costly step. Counted in dispatch, this one included.
+      const max = this.options.maxPendingRequests;
+      if (max !== undefined) {
+        if (this.stats.pending > max) {
+          throw new PlexusError('ERR_BUSY', `the node is answering ${max} requests already; retry shortly`, { data: { limit: 'rpc.maxPendingRequests', scope: 'node', pending: max } });
+        }
+        const share = Math.max(1, Math.floor(max / 2));
+        if ((this.pendingByHost.get(host) ?? 0) > share) {
+          throw new PlexusError('ERR_BUSY', `the node is answering ${share} requests from this address already (half of rpc.maxPendingRequests); retry shortly`, { data: { limit: 'rpc.maxPendingRequests', scope: 'host', pending: share } });
+        }
+      }
       const method = Object.hasOwn(methods, req.method) ? methods[req.method] : undefined;
       if (method === undefined) throw new PlexusError('ERR_METHOD_UNKNOWN', `unknown method '${req.method.slice(0, 64)}' on ${protocol}`);
       const params = req.params ?? {};

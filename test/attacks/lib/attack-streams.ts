@@ -105,16 +105,18 @@ export interface PeerFloodArgs {
 
 /** What `peerFlood` observed. */
 export interface PeerFloodResult {
-  /** Requests answered with anything but ERR_RATE_LIMITED (a result or the method's own error). */
+  /** Requests answered with anything but ERR_RATE_LIMITED or ERR_BUSY (a result or the method's own error). */
   served: number;
   limited: number;
+  /** Refused with ERR_BUSY: past the limiter, but the node had rpc.maxPendingRequests in hand. */
+  busy: number;
   failed: number;
   elapsedMs: number;
 }
 
 /** Many fresh peer ids from one address, each sending a burst of read requests at once. */
 export async function peerFlood(a: PeerFloodArgs): Promise<PeerFloodResult> {
-  const r: PeerFloodResult = { served: 0, limited: 0, failed: 0, elapsedMs: 0 };
+  const r: PeerFloodResult = { served: 0, limited: 0, busy: 0, failed: 0, elapsedMs: 0 };
   const nodes = await Promise.all(Array.from({ length: a.peers }, () => clientNode(a.from)));
   try {
     const clients = await Promise.all(nodes.map((libp2p) => RpcClient.connect(a.target, { libp2p, timeoutMs: 30_000 })));
@@ -125,6 +127,7 @@ export async function peerFlood(a: PeerFloodArgs): Promise<PeerFloodResult> {
         for (const s of settled) {
           const code = s.status === 'rejected' ? (s.reason as { code?: string }).code : undefined;
           if (code === 'ERR_RATE_LIMITED') r.limited++;
+          else if (code === 'ERR_BUSY') r.busy++;
           else if (s.status === 'fulfilled' || (code !== undefined && code !== 'ERR_CONNECT' && code !== 'ERR_TIMEOUT')) r.served++;
           else r.failed++;
         }

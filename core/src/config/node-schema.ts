@@ -33,9 +33,10 @@ export const RpcConfigSchema = z
      * Requests the node answers at once, all peers together; beyond it a request is refused at once
      * with ERR_BUSY (before its signature is checked), so that overload costs latency up to a
      * bound instead of every request timing out. One address (IPv4, IPv6 /64) may hold half of
-     * them, so a flood from one place leaves room for others. Default 512, twice `maxInFlightPerStream` so one
-     * pipelining client meets back-pressure, not refusals. On a 2-core explorer offered twice what
-     * it can sign and store, it kept answering 506–723/s at p99 1.2–2.7 s in 4 runs (before: 1–87/s).
+     * them, so a flood from one place leaves room for others. Default 512, twice
+     * `maxInFlightPerStream`, so one pipelining client meets back-pressure, not refusals. On a
+     * 2-core explorer offered twice what it can sign and store, it kept answering 506–723/s at
+     * p99 1.2–2.7 s in 4 runs (before: 1–87/s).
      */
     maxPendingRequests: z.number().int().min(1).max(1_000_000).default(512),
     /** Inbound streams of one RPC protocol on one connection (a client needs one). Default 16. */

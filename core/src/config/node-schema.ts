@@ -36,7 +36,7 @@ export const RpcConfigSchema = z
      * them, so a flood from one place leaves room for others. Default 512, twice
      * `maxInFlightPerStream`, so one pipelining client meets back-pressure, not refusals. On a
      * 2-core explorer offered twice what it can sign and store, it kept answering 506–723/s at
-     * p99 1.2–2.7 s in 4 runs (before: 1–87/s).
+     * p99 0.8–2.7 s in 4 runs (before: 1 and 87/s in 2 of 3 runs).
      */
     maxPendingRequests: z.number().int().min(1).max(1_000_000).default(512),
     /** Inbound streams of one RPC protocol on one connection (a client needs one). Default 16. */

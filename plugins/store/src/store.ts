@@ -377,7 +377,9 @@ export class Store implements PluginInstance, StoreCapability {
       this.groupPassword = password;
       // A returning explorer rejoins as a standby of whoever the sentinels elected meanwhile; only
       // when no sentinel knows the group yet does the configured first master apply.
-      const known = await currentMaster(addresses(h.sentinels), h.masterName, password);
+      // 3 s per sentinel, not 1: on a loaded machine a sentinel that answers late reads as "no
+      // sentinel knows the group", and the returning explorer would start as a second master.
+      const known = await currentMaster(addresses(h.sentinels), h.masterName, password, 3_000);
       const master = known ?? splitHostPort(h.initialMaster);
       const self = master.host === h.announceIp && master.port === c.port;
       if (!self) replicaOf = { host: master.host, port: master.port, password };

@@ -507,15 +507,31 @@ test('ERR_BUSY: beyond rpc.maxPendingRequests (half of it per address) a request
         return p.value;
       },
     },
+    // A long poll: parked on an event through call.idle, so it does not count.
+    park: {
+      mutating: false,
+      params: z.strictObject({}),
+      async handler(_p: unknown, call) {
+        assert.ok(call.idle !== undefined, 'a call over the wire can park');
+        return call.idle(new Promise<string>((resolve) => parked.push(() => resolve('parked'))));
+      },
+    },
   };
+  const parked: (() => void)[] = [];
   const busyServer = new RpcServer(node, { ...OPTIONS, maxPendingRequests: 4 }, silentLogger());
   await busyServer.serve(PROTOCOL, methods);
   const target = node.getMultiaddrs()[0]!.toString();
   // Two peers on one address share its half (2); a third address takes the rest.
   const [a1, a2, b] = [await clientFrom(t, target, '127.0.0.2'), await clientFrom(t, target, '127.0.0.2'), await clientFrom(t, target, '127.0.0.3')];
-  const waitHeld = async (n: number): Promise<void> => {
-    while (held.length < n) await new Promise((r) => setImmediate(r));
+  // Bounded waits: a refused call would otherwise leave these loops spinning until the test timeout.
+  const until = async (what: string, ok: () => boolean): Promise<void> => {
+    const deadline = Date.now() + 5_000;
+    while (!ok()) {
+      assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
   };
+  const waitHeld = (n: number): Promise<void> => until(`${n} held calls`, () => held.length >= n);
   const holding = [a1.call(PROTOCOL, 'hold', {}), a2.call(PROTOCOL, 'hold', {})];
   await waitHeld(2);
   const third = await rejectsWithCode(() => a1.call(PROTOCOL, 'echo', { text: 'x' }), 'ERR_BUSY');
@@ -545,6 +561,15 @@ test('ERR_BUSY: beyond rpc.maxPendingRequests (half of it per address) a request
   assert.deepEqual(await rawCall(a1, good), { id: 'good', result: 2 });
   assert.equal(ran, 1);
   assert.equal(errorCode(await rawCall(a1, good)), 'ERR_REPLAY');
+
+  // Parked calls (long polls) do not count: five from one address, and that address is still served.
+  const parking = Array.from({ length: 5 }, () => a1.call(PROTOCOL, 'park', {}));
+  await until('5 parked calls', () => parked.length >= 5);
+  assert.equal(busyServer.stats.pending, 0);
+  assert.deepEqual(await a2.call(PROTOCOL, 'echo', { text: 'still served' }), { text: 'still served' });
+  for (const wake of parked) wake();
+  assert.deepEqual(await Promise.all(parking), Array(5).fill('parked'));
+  assert.equal(busyServer.stats.pending, 0);
 });
 
 test('the client reports an unreachable node as ERR_CONNECT and a bad address as ERR_USAGE', TIMEOUT, async () => {

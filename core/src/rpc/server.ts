@@ -271,16 +271,12 @@ export class RpcServer {
 
   private async dispatch(protocol: string, methods: RpcMethods, value: unknown, peer: string, host: string, log: Logger): Promise<RpcResponseFrame> {
     const started = performance.now();
-    this.stats.pending++;
-    this.pendingByHost.set(host, (this.pendingByHost.get(host) ?? 0) + 1);
+    this.hold(host, 1);
     let response: RpcResponseFrame;
     try {
       response = await this.answer(protocol, methods, value, peer, host, log);
     } finally {
-      this.stats.pending--;
-      const left = (this.pendingByHost.get(host) ?? 1) - 1;
-      if (left === 0) this.pendingByHost.delete(host);
-      else this.pendingByHost.set(host, left);
+      this.hold(host, -1);
     }
     if (this.requestsTotal !== undefined) {
       const name = (value as { method?: unknown } | null)?.method;
@@ -291,6 +287,14 @@ export class RpcServer {
       this.latency!.observe({ plugin, method }, (performance.now() - started) / 1000);
     }
     return response;
+  }
+
+  /** Counts requests being answered, node-wide and per address (`rpc.maxPendingRequests`). */
+  private hold(host: string, delta: 1 | -1): void {
+    this.stats.pending += delta;
+    const now = (this.pendingByHost.get(host) ?? 0) + delta;
+    if (now <= 0) this.pendingByHost.delete(host);
+    else this.pendingByHost.set(host, now);
   }
 
   private async answer(protocol: string, methods: RpcMethods, value: unknown, peer: string, host: string, log: Logger): Promise<RpcResponseFrame> {
@@ -336,7 +340,15 @@ export class RpcServer {
         // The ts must be on record before the handler runs, so no later run accepts it again.
         await window?.admit(auth.ts);
       }
-      const result = await method.handler(parseParams(method, params), { peer, signer, method: req.method, log });
+      const idle = async <T>(event: Promise<T>): Promise<T> => {
+        this.hold(host, -1);
+        try {
+          return await event;
+        } finally {
+          this.hold(host, 1);
+        }
+      };
+      const result = await method.handler(parseParams(method, params), { peer, signer, method: req.method, log, idle });
       return { id, result: result ?? null };
     } catch (err) {
       return { id, error: this.answerFor(err, peer, log) };

@@ -19,6 +19,12 @@ export interface RpcCall {
   readonly signer: string | undefined;
   readonly method: string;
   readonly log: Logger;
+  /**
+   * Awaits `event` (a long poll's change, say) without counting this call toward
+   * `rpc.maxPendingRequests` meanwhile: a parked call costs no work, and a thousand of them must
+   * not make the node refuse others with ERR_BUSY. Absent when the call did not come over the wire.
+   */
+  readonly idle?: <T>(event: Promise<T>) => Promise<T>;
 }
 
 /**

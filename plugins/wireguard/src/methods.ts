@@ -38,7 +38,7 @@ export function registryMethods(registry: Registry): RpcMethods {
     members: defineMethod({
       mutating: true,
       params: z.strictObject({ network: networkNameSchema, since: z.number().int().min(0).optional(), waitMs: z.number().int().min(0).max(MAX_WAIT_MS).default(0) }),
-      handler: (p, call) => registry.members(p.network, signerOf(call.signer, 'members'), p.since, p.waitMs),
+      handler: (p, call) => registry.members(p.network, signerOf(call.signer, 'members'), p.since, p.waitMs, call.idle),
     }),
   };
 }

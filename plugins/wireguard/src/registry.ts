@@ -135,15 +135,17 @@ export class Registry {
    * The membership of `network`. With `since` equal to the current version, waits up to `waitMs`
    * for a change first (long poll): a member learns of a change as soon as it is written.
    * `asker` must be a member (or the registry node): the membership is for members' eyes only.
+   * `idle` is the RPC call's (see RpcCall.idle).
    */
-  async members(network: string, asker: string, since: number | undefined, waitMs: number): Promise<MembersView> {
+  async members(network: string, asker: string, since: number | undefined, waitMs: number, idle?: <T>(event: Promise<T>) => Promise<T>): Promise<MembersView> {
     const net = this.network(network);
     if (since !== undefined && waitMs > 0 && this.waiters < MAX_WAITERS) {
       // Listening before reading the version: a change between the two still ends the wait.
       const wait = this.nextChange(network, waitMs);
       const current = Number((await this.redis.get(registryKeys(network).version)) ?? 0);
       if (current !== since) wait.cancel();
-      await wait.changed;
+      // Parked, not working: it does not count toward rpc.maxPendingRequests while it waits.
+      await (idle === undefined ? wait.changed : idle(wait.changed));
     }
     const [records, version] = await Promise.all([this.records(network), this.redis.get(registryKeys(network).version)]);
     if (asker !== this.registryKey && !records.some((m) => m.signer === asker)) {

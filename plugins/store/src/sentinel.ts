@@ -36,19 +36,25 @@ export async function askSentinel(address: HostPort, password: string | undefine
 /**
  * The master the sentinels name for `masterName`. Sentinels learn a failover from each other a
  * moment apart, so one of them may still name the old master: the answer with the highest
- * config epoch wins (ties: the first in order). A sentinel that does not know the name, or is
+ * config epoch wins. Within an epoch, an answer naming a master its sentinel holds for up wins
+ * over one naming a master it holds for down (`s_down`/`o_down`) or is still failing over
+ * (`failover_in_progress`): the leader of a failover names the old master, at the new epoch,
+ * until it has reconfigured every replica, while the others already name the promoted one.
+ * Remaining ties: the first in order. A sentinel that does not know the name, or is
  * unreachable, is skipped.
  */
 export async function currentMaster(sentinels: readonly HostPort[], masterName: string, password: string | undefined, ms = 1_000): Promise<HostPort | undefined> {
   const answers = await Promise.all(sentinels.map((s) => askSentinel(s, password, ['master', masterName], ms)));
-  let best: { master: HostPort; epoch: number } | undefined;
+  let best: { master: HostPort; rank: [number, number] } | undefined;
   for (const a of answers) {
     const info = pairs(a);
     const host = info.get('ip');
     const port = Number(info.get('port'));
     if (host === undefined || !Number.isInteger(port)) continue;
-    const epoch = Number(info.get('config-epoch') ?? 0);
-    if (best === undefined || epoch > best.epoch) best = { master: { host, port }, epoch };
+    const flags = (info.get('flags') ?? '').split(',');
+    const doubted = flags.some((f) => f === 's_down' || f === 'o_down' || f === 'failover_in_progress');
+    const rank: [number, number] = [Number(info.get('config-epoch') ?? 0), doubted ? 0 : 1];
+    if (best === undefined || rank[0] > best.rank[0] || (rank[0] === best.rank[0] && rank[1] > best.rank[1])) best = { master: { host, port }, rank };
   }
   return best?.master;
 }

@@ -185,4 +185,20 @@ test('explorers fail over on Redis Sentinel without losing an acknowledged regis
     await until(`${d} to answer every acknowledged name`, async () => (missing = await missingOn(d, ids)).length === 0, 60_000).catch(() => undefined);
     assert.deepEqual(missing, [], `${d} lacks acknowledged registrations`);
   }
+
+  // A node whose plugin calls the explorer through ctx.peers, with the demoted e1 first in its
+  // node.explorer list: the call follows e1's ERR_NOT_MASTER to the promoted master.
+  const clientFile = await writeConfig(dir, 'cl', `node:
+  name: cl
+  dataDir: ${join(dir, 'cl')}
+  listen: [/ip4/${ipOf('cl')}/tcp/4001]
+  explorer: [${multiaddrs.join(', ')}]
+plugins:
+  ${join(ROOT, 'test/fixtures/explorer-caller.js')}: { name: after-failover }
+`);
+  const client = await NodeProcess.start(clientFile, 60_000, lan.wrap('cl', []));
+  const status = await runCli(['status', '--config', clientFile, '--json']);
+  assert.equal(status.code, 0, status.stderr);
+  assert.equal(status.json.plugins.caller.registered, 'after-failover', 'the plugin registered through the master');
+  await client.stop('SIGTERM');
 });

@@ -3,6 +3,7 @@ import type { CapabilityMap, CapabilityName } from './capabilities.js';
 import type { Logger } from './logger.js';
 import type { PluginMetrics } from './metrics.js';
 import type { RpcClient } from './rpc/client.js';
+import type { RpcCaller } from './rpc/failover.js';
 import type { RpcRegistrar } from './rpc/types.js';
 
 /**
@@ -128,14 +129,22 @@ export interface NodeInfo {
 }
 
 /** RPC clients over the node's own libp2p host; mutating calls are signed with the node's key. */
+/** What `PeerDialer.explorer` gives: calls, and `close` when done. */
+export interface ExplorerClient extends RpcCaller {
+  close(): Promise<void>;
+}
+
 export interface PeerDialer {
   /** A client for the node at `target` (a multiaddr ending in /p2p/<id>). The caller closes it. */
   connect(target: string, options?: { timeoutMs?: number }): Promise<RpcClient>;
   /**
-   * A client for the first configured explorer that answers (`node.explorer`, tried in order).
-   * ERR_CONFIG_INVALID when none is configured, ERR_CONNECT when none answers. The caller closes it.
+   * A client for the explorers (`node.explorer`): connected to the first that answers, tried in
+   * order. A call refused with ERR_NOT_MASTER goes on to the master the error names, and one whose
+   * explorer stopped answering to the next, for up to `timeoutMs` more (default 10 s), each attempt
+   * signed afresh for the explorer it goes to. ERR_CONFIG_INVALID when none is configured,
+   * ERR_CONNECT when none answers. The caller closes it.
    */
-  explorer(options?: { timeoutMs?: number }): Promise<RpcClient>;
+  explorer(options?: { timeoutMs?: number }): Promise<ExplorerClient>;
 }
 
 /** Identity helper so plugin files get type inference without importing zod types themselves. */

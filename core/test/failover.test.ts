@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { createP2pNode } from '../src/p2p/libp2p.js';
 import { RpcServer, type RpcServerOptions } from '../src/rpc/server.js';
 import { FailoverClient } from '../src/rpc/failover.js';
+import { peerDialer } from '../src/p2p/peers.js';
 import type { RpcMethods } from '../src/rpc/types.js';
 import { generateKeyPair } from '../src/crypto/ed25519.js';
 import { PlexusError } from '../src/errors.js';
@@ -89,6 +90,34 @@ test('with one explorer and no failover budget the first refusal is final', { ti
     assert.equal(err.data?.master, master.addr);
   } finally {
     await client.close();
+  }
+});
+
+test("ctx.peers.explorer(): a plugin call to a standby reaches the master, over the node's libp2p host", { timeout: 60_000 }, async () => {
+  // Hosting's reports, wireguard's joins and acme's challenge records go through this client; with
+  // the first configured explorer demoted by a failover they were refused with ERR_NOT_MASTER for good.
+  const node = await createP2pNode({ listen: [] });
+  try {
+    const before = { applied: master.applied, refused: standby.refused };
+    const peers = peerDialer(node, generateKeyPair(), [dead, standby.addr]);
+    const client = await peers.explorer({ timeoutMs: 5_000 });
+    try {
+      assert.deepEqual(await client.call(PROTOCOL, 'set', { v: 9 }, { signed: true }), { v: 9, at: master.addr });
+      assert.deepEqual({ applied: master.applied - before.applied, refused: standby.refused - before.refused }, { applied: 1, refused: 1 });
+    } finally {
+      await client.close();
+    }
+  } finally {
+    await node.stop();
+  }
+  // A host with no connection yet (libp2p would reuse one to the same peer id for `dead`).
+  const fresh = await createP2pNode({ listen: [] });
+  try {
+    const err = await rejectsWithCode(() => peerDialer(fresh, generateKeyPair(), [dead]).explorer({ timeoutMs: 2_000 }), 'ERR_CONNECT');
+    assert.match(err.message, /no explorer answered/);
+    await rejectsWithCode(() => peerDialer(fresh, generateKeyPair(), []).explorer(), 'ERR_CONFIG_INVALID');
+  } finally {
+    await fresh.stop();
   }
 });
 

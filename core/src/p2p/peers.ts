@@ -3,6 +3,7 @@ import type { Ed25519KeyPair } from '../crypto/ed25519.js';
 import { PlexusError } from '../errors.js';
 import type { PeerDialer } from '../plugin.js';
 import { RpcClient } from '../rpc/client.js';
+import { FailoverClient } from '../rpc/failover.js';
 
 /**
  * The `peers` of every plugin context: RPC clients over the node's own libp2p host (one identity,
@@ -17,15 +18,11 @@ export function peerDialer(libp2p: Libp2p, key: Ed25519KeyPair, explorers: reado
       if (explorers.length === 0) {
         throw new PlexusError('ERR_CONFIG_INVALID', 'node.explorer: no explorer is configured; add its multiaddr (…/p2p/<peer id>) to the node block');
       }
-      const failures: string[] = [];
-      for (const target of explorers) {
-        try {
-          return await connect(target, options);
-        } catch (err) {
-          failures.push(`${target}: ${(err as Error).message}`);
-        }
-      }
-      throw new PlexusError('ERR_CONNECT', `no explorer answered (${failures.join('; ')})`);
+      // A standby of a sentinel group answers changes with ERR_NOT_MASTER naming the master: the
+      // client follows it (and skips explorers that stop answering) for as long as one call may
+      // take, so plugins keep working through a failover without knowing which explorer leads.
+      const timeoutMs = options.timeoutMs ?? 10_000;
+      return new FailoverClient(explorers, { libp2p, key, timeoutMs, failoverMs: timeoutMs }).open();
     },
   };
 }

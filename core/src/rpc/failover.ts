@@ -72,6 +72,27 @@ export class FailoverClient implements RpcCaller {
     }
   }
 
+  /**
+   * Connects now to the first explorer that answers, each tried once in order, instead of at the
+   * first call. For callers that want "no explorer answers" at once rather than after `failoverMs`.
+   * @throws ERR_CONNECT naming every explorer tried and why it failed.
+   */
+  async open(): Promise<this> {
+    const failures: string[] = [];
+    for (let i = 0; i < this.targets.length; i++) {
+      this.index = i;
+      this.preferred = undefined;
+      try {
+        await this.connect();
+        return this;
+      } catch (err) {
+        failures.push(`${this.targets[i]}: ${(err as Error).message}`);
+      }
+    }
+    this.index = 0;
+    throw new PlexusError('ERR_CONNECT', `no explorer answered (${failures.join('; ')})`);
+  }
+
   async close(): Promise<void> {
     await this.drop();
   }

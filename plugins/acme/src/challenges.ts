@@ -1,5 +1,5 @@
 import { Resolver } from 'node:dns/promises';
-import { PlexusError, acmeHttp01Key, formatHostPort, parseHostPort, type GatewayCapability, type Logger, type RpcClient, type StoreCapability } from '@plexus/core';
+import { PlexusError, acmeHttp01Key, formatHostPort, parseHostPort, type GatewayCapability, type Logger, type ExplorerClient, type StoreCapability } from '@plexus/core';
 import type { AcmeConfig } from './config.js';
 import { ACME_ERRORS } from './errors.js';
 import type { ChallengeRecord } from './files.js';
@@ -18,7 +18,7 @@ export interface ChallengeDeps {
   /** This node's key: the signer of its own certificates' TXT records. */
   nodeKey: string;
   /** A client of the remote gateway (`plugins.acme.gateway` or `node.explorer`), signed with the node's key. */
-  remoteGateway(): Promise<RpcClient>;
+  remoteGateway(): Promise<ExplorerClient>;
 }
 
 /** `_acme-challenge.<name>` (a wildcard's TXT lives at its base name, RFC 8555 §8.4). */

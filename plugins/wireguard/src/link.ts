@@ -1,4 +1,4 @@
-import { PlexusError, z, type PeerDialer, type RpcClient } from '@plexus/core';
+import { PlexusError, z, type PeerDialer, type ExplorerClient } from '@plexus/core';
 import { WIREGUARD_ERRORS } from './errors.js';
 import { WIREGUARD_PROTOCOL } from './methods.js';
 import { joinResultSchema, membersViewSchema, type JoinResult, type MembersView } from './records.js';
@@ -49,7 +49,7 @@ function validated<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
  * after a failure and dialled again by the next call.
  */
 export class RemoteLink implements RegistryLink {
-  private client: Promise<RpcClient> | undefined;
+  private client: Promise<ExplorerClient> | undefined;
 
   constructor(
     private readonly peers: PeerDialer,

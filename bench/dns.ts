@@ -153,6 +153,13 @@ async function propagationSection(dir: string, changes: number): Promise<number[
   return times.sort((a, b) => a - b);
 }
 
+/** The `node` block of `plexus status --json`: RSS and where it goes (JS heap used/reserved, external). */
+async function nodeMemory(configFile: string): Promise<{ heapUsed?: number; heapTotal?: number; external?: number }> {
+  const n = (JSON.parse(await plexusCli(['status', '--config', configFile, '--json'])) as { node?: Record<string, number> }).node ?? {};
+  const mb = (b: number | undefined): number | undefined => (b === undefined ? undefined : b / 1048576);
+  return { heapUsed: mb(n.heapUsedBytes), heapTotal: mb(n.heapTotalBytes), external: mb(n.externalBytes) };
+}
+
 /** The dns plugin's block of `plexus status --json` (event-loop delay, view lag, cache sizes). */
 async function dnsStatus(configFile: string): Promise<Record<string, any>> {
   const out = await plexusCli(['status', '--config', configFile, '--json']);
@@ -193,6 +200,8 @@ interface ScaleResult {
   plexus: DnsperfResult;
   knotd: DnsperfResult;
   rssMb: { idle?: number; loaded?: number; afterLoad?: number };
+  /** Of the RSS after the load: JS heap in use and reserved by V8, and memory outside the heap. */
+  heapAfterLoadMb: { heapUsed?: number; heapTotal?: number; external?: number };
   bytesPerRecord?: number;
   readyMs: number;
 }
@@ -314,6 +323,7 @@ async function scaleSection(dir: string, records: number, seconds: number, rate:
     const ours = await run;
     const underLoad = { ...loadedRun, ...stallsOf(await dnsStatus(dnsCfg)) };
     const afterLoad = memoryMb(dns.pid)?.rss;
+    const heapAfterLoad = await nodeMemory(dnsCfg);
     const knotResult = await dnsperf({ host: '127.0.0.1', port: knot.port, queryFile: file, seconds, rate: qrate, clients: 2, outstanding: 1000 });
     return {
       records,
@@ -327,6 +337,7 @@ async function scaleSection(dir: string, records: number, seconds: number, rate:
       plexus: ours,
       knotd: knotResult,
       rssMb: { idle, loaded, afterLoad },
+      heapAfterLoadMb: heapAfterLoad,
       bytesPerRecord: idle === undefined || loaded === undefined ? undefined : ((loaded - idle) * 1024 * 1024) / records,
       readyMs,
     };
@@ -389,7 +400,7 @@ async function main(): Promise<void> {
       `  plexus under the change stream: propagation of ${r.loaded.changes} changes p50 ${f(r.loaded.propagation.p50Ms)} ms   p99 ${f(r.loaded.propagation.p99Ms)} ms   max ${f(r.loaded.propagation.maxMs)} ms; longest event-loop delay ${f(r.loaded.eventLoopMaxMs, 1)} ms, longest apply ${f(r.loaded.longestApplyMs, 0)} ms`,
       `  change stream without query load (${r.quiet.seconds} s): propagation of ${r.quiet.changes} changes p50 ${f(r.quiet.propagation.p50Ms)} ms   p99 ${f(r.quiet.propagation.p99Ms)} ms   max ${f(r.quiet.propagation.maxMs)} ms   (aim p99 < 20 ms); longest event-loop delay ${f(r.quiet.eventLoopMaxMs, 1)} ms, longest apply ${f(r.quiet.longestApplyMs, 0)} ms   (aim: no stall > 10 ms)`,
       `  hand-written bulk import of ${r.records} records (HSET, no stream entries) in the node after ${f(r.importMs / 1000, 1)} s; meanwhile longest event-loop delay ${f(r.importStalls.eventLoopMaxMs, 1)} ms, longest apply ${f(r.importStalls.longestApplyMs, 0)} ms`,
-      `  RSS MB: idle ${f(r.rssMb.idle, 0)}, loaded ${f(r.rssMb.loaded, 0)}, after the load ${f(r.rssMb.afterLoad, 0)}; ${f(r.bytesPerRecord, 0)} bytes per record   (aim < 150 MB at 100k, < 800 MB at 1M)`,
+      `  RSS MB: idle ${f(r.rssMb.idle, 0)}, loaded ${f(r.rssMb.loaded, 0)}, after the load ${f(r.rssMb.afterLoad, 0)} (JS heap ${f(r.heapAfterLoadMb.heapUsed, 0)} in use of ${f(r.heapAfterLoadMb.heapTotal, 0)} reserved, external ${f(r.heapAfterLoadMb.external, 0)}); ${f(r.bytesPerRecord, 0)} bytes per record   (aim < 150 MB at 100k, < 800 MB at 1M)`,
       `  node ready (replica synced, view read) ${f(r.readyMs, 0)} ms after start`,
     ]),
   ].join('\n');

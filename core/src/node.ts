@@ -127,13 +127,19 @@ export class PlexusNode {
 
   /** What `plexus status` prints. */
   async status(): Promise<Record<string, unknown>> {
+    const mem = process.memoryUsage();
     return {
       node: {
         name: this.config.node.name,
         peerId: this.peerId,
         listen: this.multiaddrs(),
         uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
-        rssBytes: process.memoryUsage.rss(),
+        rssBytes: mem.rss,
+        // Where the RSS goes: V8's heap (live objects, and what it keeps reserved) and memory held
+        // outside it (Buffers and other native allocations).
+        heapUsedBytes: mem.heapUsed,
+        heapTotalBytes: mem.heapTotal,
+        externalBytes: mem.external,
         connections: this.libp2p?.getConnections().length ?? 0,
       },
       rpc: this.rpc?.stats,

@@ -191,7 +191,7 @@ export async function status(opts: { config?: string; json?: boolean; wait?: str
 function formatStatus(s: Record<string, any>): string {
   const n = s.node ?? {};
   const lines = [
-    `node ${n.name} (${n.peerId})  up ${n.uptimeSeconds}s  rss ${Math.round((n.rssBytes ?? 0) / 1048576)} MB  connections ${n.connections}`,
+    `node ${n.name} (${n.peerId})  up ${n.uptimeSeconds}s  rss ${Math.round((n.rssBytes ?? 0) / 1048576)} MB${n.heapTotalBytes === undefined ? '' : ` (JS heap ${Math.round(n.heapUsedBytes / 1048576)} of ${Math.round(n.heapTotalBytes / 1048576)} MB)`}  connections ${n.connections}`,
     ...(n.listen ?? []).map((a: string) => `  ${a}`),
     `rpc: ${s.rpc?.requests ?? 0} requests, ${s.rpc?.pending ?? 0} being answered${s.rpc?.maxPending === undefined ? '' : ` (at most ${s.rpc.maxPending})`}, errors ${JSON.stringify(s.rpc?.errors ?? {})}`,
     ...(s.p2p === undefined ? [] : [`p2p: ${Object.entries(s.p2p as Record<string, number>).map(([k, v]) => `${k} ${v}`).join(', ')}`]),

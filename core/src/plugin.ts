@@ -140,7 +140,7 @@ export interface PeerDialer {
   /**
    * A client for the explorers (`node.explorer`): connected to the first that answers, tried in
    * order. A call refused with ERR_NOT_MASTER goes on to the master the error names, and one whose
-   * explorer stopped answering to the next, for up to `timeoutMs` more (default 10 s), each attempt
+   * explorer stopped answering to the next, for up to 5 s more (or `timeoutMs`, if shorter), each attempt
    * signed afresh for the explorer it goes to. ERR_CONFIG_INVALID when none is configured,
    * ERR_CONNECT when none answers. The caller closes it.
    */

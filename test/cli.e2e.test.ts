@@ -60,6 +60,11 @@ plugins:
     );
     assert.equal(semi.code, 2);
     assert.match(semi.stderr, /PLEXUS_SEMI_SPACE_MB must be a whole number of MiB .*not '4M'/);
+    const growth = await new Promise<{ code: number | null; stderr: string }>((res) =>
+      execFile(PLEXUS_BIN, ['start'], { env: { ...process.env, PLEXUS_HEAP_GROWTH_PERCENT: '20%' } }, (err, _out, stderr) => res({ code: err === null ? 0 : (err.code as number), stderr })),
+    );
+    assert.equal(growth.code, 2);
+    assert.match(growth.stderr, /PLEXUS_HEAP_GROWTH_PERCENT must be a whole number of percent .*not '20%'/);
   });
 
   test('id never invents a node: without a key it says so; --create makes the key 0600; the peer id is stable', async () => {
@@ -89,9 +94,11 @@ plugins:
       const id = await runCli(['id', '--config', file, '--json', '--create']);
       const node = await NodeProcess.start(file);
       assert.equal(node.multiaddr, id.json.multiaddrs[0]);
-      // Started through bin/plexus, as users do: the launcher caps V8's young generation.
+      // Started through bin/plexus, as users do: the launcher caps V8's young generation and the
+      // old generation's growth between full collections.
       const cmdline = (await readFile(`/proc/${node.pid}/cmdline`, 'utf8')).split('\0');
       assert.ok(cmdline.includes('--max-semi-space-size=4'), cmdline.join(' '));
+      assert.ok(cmdline.includes('--heap-growing-percent=20'), cmdline.join(' '));
       assert.equal(await isListening(ports.redis), true);
       const status = await runCli(['status', '--config', file, '--json']);
       assert.equal(status.code, 0, status.stderr);

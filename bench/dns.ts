@@ -356,9 +356,18 @@ async function scaleSection(dir: string, records: number, seconds: number, rate:
 async function main(): Promise<void> {
   let v;
   try {
-    v = parseArgs({ options: { names: { type: 'string' }, seconds: { type: 'string' }, changes: { type: 'string' }, scale: { type: 'string' }, rate: { type: 'string' }, qrate: { type: 'string' }, workers: { type: 'string' }, 'scale-workers': { type: 'string' }, json: { type: 'boolean' } } }).values;
+    v = parseArgs({ options: { names: { type: 'string' }, seconds: { type: 'string' }, changes: { type: 'string' }, scale: { type: 'string' }, rate: { type: 'string' }, qrate: { type: 'string' }, workers: { type: 'string' }, 'scale-workers': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } }).values;
   } catch (err) {
     usageError(`${(err as Error).message}\n${USAGE}`);
+  }
+  if (v.help === true) {
+    process.stdout.write(`${USAGE}
+DNS answers of a plexus dns node beside knotd's on the same zone, in the same run: saturated QPS
+(--names, --workers), propagation of --changes registrations to a replica DNS node, and per zone
+size of --scale (default 100000,1000000) a fixed --qrate query load with --rate changes/s, RSS and
+readiness. --json prints the results as JSON.
+`);
+    return;
   }
   installCleanup();
   const names = positiveNumber('names', v.names, 10_000);

@@ -181,6 +181,10 @@ interface Stalls {
   eventLoopMaxMs?: number;
   /** Longest single apply of changes to the in-memory view in the phase. */
   longestApplyMs?: number;
+  /** Since the node started: full re-reads of every hash, hashes re-read by themselves, count checks. */
+  fullSyncs?: number;
+  keyRereads?: number;
+  countChecks?: number;
 }
 
 interface ScaleResult {
@@ -218,7 +222,7 @@ async function resetPeaks(configFile: string): Promise<void> {
 }
 
 function stallsOf(st: Record<string, any>): Stalls {
-  return { eventLoopMaxMs: st.eventLoopDelayMs?.max, longestApplyMs: st.cache?.longestApplyMs };
+  return { eventLoopMaxMs: st.eventLoopDelayMs?.max, longestApplyMs: st.cache?.longestApplyMs, fullSyncs: st.cache?.fullSyncs, keyRereads: st.cache?.keyRereads, countChecks: st.cache?.countChecks };
 }
 
 /**
@@ -407,7 +411,7 @@ readiness. --json prints the results as JSON.
       `  knotd         ${f(r.knotd.qps, 0).padStart(8)}   ${f(r.knotd.p50Ms, 3).padStart(6)}   ${f(r.knotd.p99Ms, 3).padStart(6)}   ${f(r.knotd.p999Ms, 3).padStart(8)}   ${f(r.knotd.maxMs, 1).padStart(6)}   ${r.knotd.lost}   (static zone: no changes)`,
       `  ratio p99 plexus/knotd: ${f(r.plexus.p99Ms / r.knotd.p99Ms)}   (aim p99 < 2 ms)`,
       `  plexus under the change stream: propagation of ${r.loaded.changes} changes p50 ${f(r.loaded.propagation.p50Ms)} ms   p99 ${f(r.loaded.propagation.p99Ms)} ms   max ${f(r.loaded.propagation.maxMs)} ms; longest event-loop delay ${f(r.loaded.eventLoopMaxMs, 1)} ms, longest apply ${f(r.loaded.longestApplyMs, 0)} ms`,
-      `  change stream without query load (${r.quiet.seconds} s): propagation of ${r.quiet.changes} changes p50 ${f(r.quiet.propagation.p50Ms)} ms   p99 ${f(r.quiet.propagation.p99Ms)} ms   max ${f(r.quiet.propagation.maxMs)} ms   (aim p99 < 20 ms); longest event-loop delay ${f(r.quiet.eventLoopMaxMs, 1)} ms, longest apply ${f(r.quiet.longestApplyMs, 0)} ms   (aim: no stall > 10 ms)`,
+      `  change stream without query load (${r.quiet.seconds} s): propagation of ${r.quiet.changes} changes p50 ${f(r.quiet.propagation.p50Ms)} ms   p99 ${f(r.quiet.propagation.p99Ms)} ms   max ${f(r.quiet.propagation.maxMs)} ms   (aim p99 < 20 ms); longest event-loop delay ${f(r.quiet.eventLoopMaxMs, 1)} ms, longest apply ${f(r.quiet.longestApplyMs, 0)} ms   (aim: no stall > 10 ms); since start: ${r.quiet.fullSyncs ?? '?'} full re-reads, ${r.quiet.keyRereads ?? '?'} hash re-reads, ${r.quiet.countChecks ?? '?'} count checks`,
       `  hand-written bulk import of ${r.records} records (HSET, no stream entries) in the node after ${f(r.importMs / 1000, 1)} s; meanwhile longest event-loop delay ${f(r.importStalls.eventLoopMaxMs, 1)} ms, longest apply ${f(r.importStalls.longestApplyMs, 0)} ms`,
       `  RSS MB: idle ${f(r.rssMb.idle, 0)}, loaded ${f(r.rssMb.loaded, 0)}, after the load ${f(r.rssMb.afterLoad, 0)} (JS heap ${f(r.heapAfterLoadMb.heapUsed, 0)} in use of ${f(r.heapAfterLoadMb.heapTotal, 0)} reserved, external ${f(r.heapAfterLoadMb.external, 0)}); ${f(r.bytesPerRecord, 0)} bytes per record   (aim < 150 MB at 100k, < 800 MB at 1M)`,
       `  node ready (replica synced, view read) ${f(r.readyMs, 0)} ms after start`,

@@ -12,7 +12,8 @@ export const DNS_DEFAULTS = {
   forwardTimeoutMs: 2000,
   maxUdpPayload: 1232,
   udpReceiveBufferBytes: 0,
-  resyncIntervalMs: 30_000,
+  resyncIntervalMs: 300_000,
+  countCheckIntervalMs: 30_000,
   wildcards: 'coredns',
   answerCacheSize: 20_000,
   syncWaitMs: 10_000,
@@ -73,10 +74,17 @@ export const DnsConfigSchema = z.strictObject({
   udpReceiveBufferBytes: z.number().int().min(0).max(268_435_456).default(DNS_DEFAULTS.udpReceiveBufferBytes),
   /**
    * Period of a full re-read of the zone hashes (ms, chunked and diffed: it never stalls the
-   * answers), the safety net for changes that send no keyspace event: FLUSHDB/FLUSHALL, and a
-   * replica's full resync from its master missed by the link check. Default 30000.
+   * answers), the safety net for changes that send no keyspace event and leave every hash's field
+   * count as it was: a value changed by a replica's full resync from its master that the link
+   * check missed. Default 300000.
    */
   resyncIntervalMs: z.number().int().min(100).max(86_400_000).default(DNS_DEFAULTS.resyncIntervalMs),
+  /**
+   * Period of the count check between full re-reads (ms): the zone hashes in the store and their
+   * HLEN against what is held, no field read. A hash that differs twice in a row (FLUSHDB, a hash
+   * deleted or filled without an event seen) is re-read by itself. 0: none. Default 30000.
+   */
+  countCheckIntervalMs: z.number().int().min(0).max(86_400_000).default(DNS_DEFAULTS.countCheckIntervalMs),
   /** Most encoded answers kept in memory (least recently used go first). Default 20000 (about 4 MB). */
   answerCacheSize: z.number().int().min(0).max(10_000_000).default(DNS_DEFAULTS.answerCacheSize),
   /**

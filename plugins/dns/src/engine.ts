@@ -72,6 +72,7 @@ export class DnsEngine {
       keyPrefix: cfg.keyPrefix,
       keySuffix: cfg.keySuffix,
       resyncMs: cfg.resyncIntervalMs,
+      checkMs: cfg.countCheckIntervalMs,
       // The lookup rules travel with the view the cache builds (case of fields, indexes), so the
       // responder and lookup always answer with the rules the data was indexed for.
       wildcards: cfg.wildcards,

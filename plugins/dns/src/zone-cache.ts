@@ -12,7 +12,9 @@ import { ZoneState, type ViewChange } from './zone-state.js';
  * - any other write (an operator's HSET) sends a keyspace event with no stream entry: that one
  *   hash is re-read by chunked HSCAN, diffed against what we hold;
  * - a full sync of a replica, a reconnect, a gap in the stream and the periodic resync re-read
- *   every hash the same way, chunk by chunk, so the event loop never stalls on a big zone.
+ *   every hash the same way, chunk by chunk, so the event loop never stalls on a big zone;
+ * - between resyncs, a count check compares the set of zone hashes and each one's HLEN with what
+ *   we hold, and re-reads only a hash that differs twice in a row (a change in flight differs once).
  * Reads go through the one shared connection and are applied as their replies arrive, so they
  * are applied in the order they were made and a newer value is never overwritten by an older one.
  */
@@ -25,8 +27,10 @@ export interface ZoneCacheOptions {
   log: Logger;
   /** Re-scan period when keyspace notifications are unavailable. Default 1000 ms. */
   pollMs?: number;
-  /** Full re-read period even with notifications (changes that send no event). Default 30000 ms. */
+  /** Full re-read period even with notifications (changes that send no event). Default 300000 ms. */
   resyncMs?: number;
+  /** Period of the count check between full re-reads (with notifications). Default 30000 ms; 0: none. */
+  checkMs?: number;
   /** Lookup rules the view is built for (config `wildcards`). Default `coredns`. */
   wildcards?: WildcardRules;
   /** The gateway's change stream. Default `gateway:zone-changes`. */
@@ -98,7 +102,16 @@ export class ZoneCache {
   private linkOk = true;
   private linkGen = 0;
   private syncedGen = -1;
-  private readonly stats = { fullSyncs: 0, keyRereads: 0, fieldReads: 0, streamEntries: 0, errors: 0, longestApplyMs: 0 };
+  private readonly stats = { fullSyncs: 0, countChecks: 0, keyRereads: 0, fieldReads: 0, streamEntries: 0, errors: 0, longestApplyMs: 0 };
+  /** Hashes whose count differed at the last count check (see `checkCounts`). */
+  private differed = new Set<string>();
+  /**
+   * HLEN minus fields held, per hash, as found right after the count check re-read it: under
+   * `rfc4592` rules `WWW` and `www` are one field held, so such a hash never matches its HLEN and
+   * would be re-read at every check.
+   */
+  private readonly countOffsets = new Map<string, number>();
+  private checking = false;
 
   constructor(
     private readonly store: ZoneStore,
@@ -147,7 +160,9 @@ export class ZoneCache {
       throw new PlexusError('ERR_UNAVAILABLE', `could not read ${zoneKeyPatterns(this.scheme).join(' ')} from the store`);
     }
     const every = (ms: number, fn: () => void): void => void this.timers.push(setInterval(fn, ms).unref());
-    every(this.mode === 'poll' ? (this.opts.pollMs ?? 1000) : (this.opts.resyncMs ?? 30_000), () => this.requestFull());
+    every(this.mode === 'poll' ? (this.opts.pollMs ?? 1000) : (this.opts.resyncMs ?? 300_000), () => this.requestFull());
+    const checkMs = this.opts.checkMs ?? 30_000;
+    if (this.mode === 'keyspace' && checkMs > 0) every(checkMs, () => void this.checkCounts().catch((err: unknown) => this.failed(err)));
     every(REPLICATION_CHECK_MS, () => void this.checkReplication().catch(() => (this.linkOk = false)));
     this.reader = this.store.duplicate();
     void this.followStream(this.reader);
@@ -356,21 +371,70 @@ export class ZoneCache {
     // A stream that went back (a replica now following another master) would never reach our id.
     const end = await redis.xrevrange(this.stream, '+', '-', 'COUNT', 1).then((l) => l[0]?.[0] ?? '0-0');
     if (compareIds(end, this.lastId) < 0) this.lastId = end;
-    const keys = new Set<string>(this.state.keys());
-    for (const pattern of zoneKeyPatterns(this.scheme)) {
-      let cursor = '0';
-      do {
-        const [next, batch] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_CHUNK, 'TYPE', 'hash');
-        cursor = next;
-        for (const k of batch) if (zoneOfKey(k, this.scheme) !== undefined) keys.add(k);
-      } while (cursor !== '0' && !this.stopping);
-    }
+    const keys = await this.storedZoneKeys();
+    for (const k of this.state.keys()) keys.add(k);
     await this.reread([...keys], true);
     if (this.stopping) return;
     this.stats.fullSyncs++;
     if (this.failures > 0) this.opts.log.info('reading the zones from the store works again');
     this.failures = 0;
     this.syncedGen = gen;
+  }
+
+  /** The zone hashes in the store now (SCAN by the scheme's patterns). */
+  private async storedZoneKeys(): Promise<Set<string>> {
+    const keys = new Set<string>();
+    for (const pattern of zoneKeyPatterns(this.scheme)) {
+      let cursor = '0';
+      do {
+        const [next, batch] = await this.store.redis.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_CHUNK, 'TYPE', 'hash');
+        cursor = next;
+        for (const k of batch) if (zoneOfKey(k, this.scheme) !== undefined) keys.add(k);
+      } while (cursor !== '0' && !this.stopping);
+    }
+    return keys;
+  }
+
+  /**
+   * The periodic check between full re-reads: the zone hashes in the store and their field counts
+   * (HLEN) against what we hold. It reads no field, so it costs the same at 1M records as at 10:
+   * the full re-read it stands in for allocated ~2 strings per record every 30 s, which kept V8's
+   * memory reducer from ever running and gave a 1M-record node its longest stalls. A FLUSHALL, a
+   * hash deleted, created or resized without an event we saw, is re-read by itself; a hash whose
+   * count differs only while a change is in flight is not, since it must differ twice in a row.
+   * What it cannot see (a value changed behind our back, same count) waits for the full re-read.
+   */
+  private async checkCounts(): Promise<void> {
+    if (this.stopping || this.checking || this.fullRunning !== undefined || !this.ready) return;
+    this.checking = true;
+    try {
+      const stored = await this.storedZoneKeys();
+      const keys = [...new Set([...stored, ...this.state.keys()])];
+      const lengths = keys.length === 0 ? [] : ((await this.store.redis.pipeline(keys.map((k) => ['hlen', k])).exec()) ?? []);
+      const differ = new Set<string>();
+      keys.forEach((k, i) => {
+        const [err, n] = lengths[i] ?? [null, 0];
+        if (err === null && Number(n) - this.state.size(k) !== (this.countOffsets.get(k) ?? 0)) differ.add(k);
+      });
+      this.stats.countChecks++;
+      const twice = [...differ].filter((k) => this.differed.has(k));
+      this.differed = differ;
+      if (twice.length > 0 && !this.stopping) {
+        this.opts.log.info({ keys: twice.slice(0, 10), count: twice.length }, 'zone hashes differ from what is held without a change seen: reading them again');
+        for (const k of twice) this.differed.delete(k);
+        await this.reread(twice, false);
+        if (this.stopping) return;
+        const now = (await this.store.redis.pipeline(twice.map((k) => ['hlen', k])).exec()) ?? [];
+        twice.forEach((k, i) => {
+          const [err, n] = now[i] ?? [null, 0];
+          const offset = err === null ? Number(n) - this.state.size(k) : 0;
+          if (offset === 0) this.countOffsets.delete(k);
+          else this.countOffsets.set(k, offset);
+        });
+      }
+    } finally {
+      this.checking = false;
+    }
   }
 
   /**

@@ -67,6 +67,44 @@ test('after the subscriber connection drops, everything is read again', async (t
   await until(() => short(dns.port, 'alice.gateway.tf', 'A'), (v) => v.join() === '10.0.0.9');
 });
 
+test('between full re-reads, the count check re-reads a hash emptied without an event, and nothing while nothing differs', async (t) => {
+  const redis = await startRedis();
+  t.after(() => redis.stop());
+  const c = redis.client();
+  await c.hset('gateway.tf.', 'alice', alice('10.0.0.1'), 'bob', alice('10.0.0.2'));
+  // The full re-read is an hour away: only the count check can notice what follows.
+  const dns = await startDns(t, redis, { zones: ['gateway.tf'], resyncIntervalMs: 3_600_000, countCheckIntervalMs: 200 });
+  type Cache = { countChecks: number; keyRereads: number; fullSyncs: number };
+  const cache = async (): Promise<Cache> => (await dns.service.status()).cache as Cache;
+  const before = await cache();
+  await until(cache, (s) => s.countChecks >= before.countChecks + 3);
+  const quiet = await cache();
+  assert.deepEqual({ keyRereads: quiet.keyRereads, fullSyncs: quiet.fullSyncs }, { keyRereads: before.keyRereads, fullSyncs: before.fullSyncs }, 'a check that finds the counts equal reads nothing');
+  // FLUSHALL sends no per-key keyspace event: the node holds alice and bob until the check looks.
+  await c.flushall();
+  await until(() => header(dns.port, 'alice.gateway.tf', 'A'), (h) => h.status === 'NXDOMAIN');
+  assert.equal((await header(dns.port, 'bob.gateway.tf', 'A')).status, 'NXDOMAIN');
+  const after = await cache();
+  assert.equal(after.fullSyncs, before.fullSyncs, 'found by the count check, not a full re-read');
+  assert.ok(after.keyRereads > before.keyRereads, JSON.stringify(after));
+});
+
+test('the count check learns a hash that never matches its HLEN (rfc4592: WWW and www are one field) instead of re-reading it every time', async (t) => {
+  const redis = await startRedis();
+  t.after(() => redis.stop());
+  const c = redis.client();
+  await c.hset('gateway.tf.', 'alice', alice('10.0.0.1'), 'ALICE', alice('10.0.0.1'), 'bob', alice('10.0.0.2'));
+  const dns = await startDns(t, redis, { zones: ['gateway.tf'], wildcards: 'rfc4592', resyncIntervalMs: 3_600_000, countCheckIntervalMs: 100 });
+  type Cache = { countChecks: number; keyRereads: number; records: number };
+  const cache = async (): Promise<Cache> => (await dns.service.status()).cache as Cache;
+  assert.equal((await cache()).records, 2, 'alice and ALICE are one field under rfc4592');
+  await until(cache, (s) => s.countChecks >= 10);
+  assert.equal((await cache()).keyRereads, 1, 'one re-read to learn the difference, then none');
+  // A real change without an event is still found: the hash emptied.
+  await c.flushall();
+  await until(() => header(dns.port, 'bob.gateway.tf', 'A'), (h) => h.status === 'NXDOMAIN');
+});
+
 test('on a replica, a silent full resync from the master is noticed (link watch or periodic re-read)', async (t) => {
   // Redis 7 waits 5 s before a diskless full sync by default, to batch replicas; not here.
   const master = await startRedis({ args: ['--repl-diskless-sync-delay', '0'] });

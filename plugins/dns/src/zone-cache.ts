@@ -405,7 +405,9 @@ export class ZoneCache {
    * What it cannot see (a value changed behind our back, same count) waits for the full re-read.
    */
   private async checkCounts(): Promise<void> {
-    if (this.stopping || this.checking || this.fullRunning !== undefined || !this.ready) return;
+    // While a hash is being re-read (a hand-written bulk import coming in) its count is expected
+    // to differ: that re-read is already on it.
+    if (this.stopping || this.checking || this.fullRunning !== undefined || this.rereads.size > 0 || !this.ready) return;
     this.checking = true;
     try {
       const stored = await this.storedZoneKeys();

@@ -153,16 +153,25 @@ async function propagationSection(dir: string, changes: number): Promise<number[
   return times.sort((a, b) => a - b);
 }
 
-/** The `node` block of `plexus status --json`: RSS and where it goes (JS heap used/reserved, external). */
-async function nodeMemory(configFile: string): Promise<{ heapUsed?: number; heapTotal?: number; external?: number }> {
-  const n = (JSON.parse(await plexusCli(['status', '--config', configFile, '--json'])) as { node?: Record<string, number> }).node ?? {};
+/** Where the RSS in the `node` block of `plexus status --json` goes (JS heap used/reserved, external), MB. */
+function nodeMemory(status: Record<string, any>): { heapUsed?: number; heapTotal?: number; external?: number } {
+  const n = (status.node ?? {}) as Record<string, number | undefined>;
   const mb = (b: number | undefined): number | undefined => (b === undefined ? undefined : b / 1048576);
   return { heapUsed: mb(n.heapUsedBytes), heapTotal: mb(n.heapTotalBytes), external: mb(n.externalBytes) };
 }
 
+/** `plexus status --json` of the node, whole. */
+async function nodeStatus(configFile: string): Promise<Record<string, any>> {
+  return JSON.parse(await plexusCli(['status', '--config', configFile, '--json'])) as Record<string, any>;
+}
+
 /** The dns plugin's block of `plexus status --json` (event-loop delay, view lag, cache sizes). */
 async function dnsStatus(configFile: string): Promise<Record<string, any>> {
-  const out = await plexusCli(['status', '--config', configFile, '--json']);
+  return dnsBlock(await nodeStatus(configFile));
+}
+
+/** The dns plugin's block in a status already read. */
+function dnsBlock(status: Record<string, any>): Record<string, any> {
   const find = (o: unknown): Record<string, any> | undefined => {
     if (o === null || typeof o !== 'object') return undefined;
     const r = o as Record<string, any>;
@@ -173,7 +182,7 @@ async function dnsStatus(configFile: string): Promise<Record<string, any>> {
     }
     return undefined;
   };
-  return find(JSON.parse(out)) ?? {};
+  return find(status) ?? {};
 }
 
 interface Stalls {
@@ -325,9 +334,10 @@ async function scaleSection(dir: string, records: number, seconds: number, rate:
     const run = dnsperf({ host: '127.0.0.1', port: dnsPort, queryFile: file, seconds, rate: qrate, clients: 2, outstanding: 1000 });
     const loadedRun = await changeStream(client, dnsPort, rate, quietRun.changes + 1_000_000, run);
     const ours = await run;
-    const underLoad = { ...loadedRun, ...stallsOf(await dnsStatus(dnsCfg)) };
+    const statusAfterLoad = await nodeStatus(dnsCfg);
+    const underLoad = { ...loadedRun, ...stallsOf(dnsBlock(statusAfterLoad)) };
     const afterLoad = memoryMb(dns.pid)?.rss;
-    const heapAfterLoad = await nodeMemory(dnsCfg);
+    const heapAfterLoad = nodeMemory(statusAfterLoad);
     const knotResult = await dnsperf({ host: '127.0.0.1', port: knot.port, queryFile: file, seconds, rate: qrate, clients: 2, outstanding: 1000 });
     return {
       records,

@@ -128,20 +128,20 @@ export interface NodeInfo {
   readonly listen?: readonly string[];
 }
 
-/** RPC clients over the node's own libp2p host; mutating calls are signed with the node's key. */
 /** What `PeerDialer.explorer` gives: calls, and `close` when done. */
 export interface ExplorerClient extends RpcCaller {
   close(): Promise<void>;
 }
 
+/** RPC clients over the node's own libp2p host; mutating calls are signed with the node's key. */
 export interface PeerDialer {
   /** A client for the node at `target` (a multiaddr ending in /p2p/<id>). The caller closes it. */
   connect(target: string, options?: { timeoutMs?: number }): Promise<RpcClient>;
   /**
    * A client for the explorers (`node.explorer`): connected to the first that answers, tried in
    * order. A call refused with ERR_NOT_MASTER goes on to the master the error names, and one whose
-   * explorer stopped answering to the next, for up to 5 s more (or `timeoutMs`, if shorter), each attempt
-   * signed afresh for the explorer it goes to. ERR_CONFIG_INVALID when none is configured,
+   * explorer stopped answering to the next, for up to 5 s more (or `timeoutMs`, if shorter), each
+   * attempt signed afresh for the explorer it goes to. ERR_CONFIG_INVALID when none is configured,
    * ERR_CONNECT when none answers. The caller closes it.
    */
   explorer(options?: { timeoutMs?: number }): Promise<ExplorerClient>;

@@ -412,11 +412,11 @@ export class ZoneCache {
     try {
       const stored = await this.storedZoneKeys();
       const keys = [...new Set([...stored, ...this.state.keys()])];
-      const lengths = keys.length === 0 ? [] : ((await this.store.redis.pipeline(keys.map((k) => ['hlen', k])).exec()) ?? []);
+      const lengths = await this.fieldCounts(keys);
       const differ = new Set<string>();
       keys.forEach((k, i) => {
-        const [err, n] = lengths[i] ?? [null, 0];
-        if (err === null && Number(n) - this.state.size(k) !== (this.countOffsets.get(k) ?? 0)) differ.add(k);
+        const n = lengths[i];
+        if (n !== undefined && n - this.state.size(k) !== (this.countOffsets.get(k) ?? 0)) differ.add(k);
       });
       this.stats.countChecks++;
       const twice = [...differ].filter((k) => this.differed.has(k));
@@ -426,10 +426,10 @@ export class ZoneCache {
         for (const k of twice) this.differed.delete(k);
         await this.reread(twice, false);
         if (this.stopping) return;
-        const now = (await this.store.redis.pipeline(twice.map((k) => ['hlen', k])).exec()) ?? [];
+        const now = await this.fieldCounts(twice);
         twice.forEach((k, i) => {
-          const [err, n] = now[i] ?? [null, 0];
-          const offset = err === null ? Number(n) - this.state.size(k) : 0;
+          const n = now[i];
+          const offset = n === undefined ? 0 : n - this.state.size(k);
           if (offset === 0) this.countOffsets.delete(k);
           else this.countOffsets.set(k, offset);
         });
@@ -437,6 +437,16 @@ export class ZoneCache {
     } finally {
       this.checking = false;
     }
+  }
+
+  /** HLEN of each key, in one round trip; undefined where the store refused it. */
+  private async fieldCounts(keys: readonly string[]): Promise<(number | undefined)[]> {
+    if (keys.length === 0) return [];
+    const replies = (await this.store.redis.pipeline(keys.map((k) => ['hlen', k])).exec()) ?? [];
+    return keys.map((_, i) => {
+      const [err, n] = replies[i] ?? [null, 0];
+      return err === null ? Number(n) : undefined;
+    });
   }
 
   /**

@@ -5,7 +5,8 @@ import { PlexusError } from '@plexus/core';
 
 /**
  * A password given inline or in a file (relative to `configDir`, one trailing newline ignored).
- * `what` names it in errors, e.g. "the store's passwordFile".
+ * `what` names it in errors, e.g. "the store's passwordFile"; `whenMissing` says how to make a
+ * missing file (a first start from an example config).
  * @throws ERR_PLUGIN_START when the file cannot be read or is empty.
  */
 export async function readSecret(
@@ -13,6 +14,7 @@ export async function readSecret(
   file: string | undefined,
   configDir: string,
   what: string,
+  whenMissing?: (path: string) => string,
 ): Promise<string | undefined> {
   if (file === undefined) return inline;
   const path = resolve(configDir, file);
@@ -20,7 +22,8 @@ export async function readSecret(
   try {
     text = await readFile(path, 'utf8');
   } catch (cause) {
-    throw new PlexusError('ERR_PLUGIN_START', `cannot read ${what} ${path}: ${(cause as Error).message}`, { cause });
+    const how = (cause as NodeJS.ErrnoException).code === 'ENOENT' && whenMissing !== undefined ? `; ${whenMissing(path)}` : '';
+    throw new PlexusError('ERR_PLUGIN_START', `cannot read ${what} ${path}: ${(cause as Error).message}${how}`, { cause });
   }
   const secret = text.replace(/\r?\n$/, '');
   if (secret === '') throw new PlexusError('ERR_PLUGIN_START', `${what} ${path} is empty`);

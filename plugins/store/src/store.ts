@@ -1,6 +1,6 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Redis } from 'ioredis';
 import {
   PlexusError,
@@ -334,7 +334,7 @@ export class Store implements PluginInstance, StoreCapability {
 
   private async open(): Promise<void> {
     const c = this.ctx.config;
-    const configured = await readSecret(c.password, c.passwordFile, this.ctx.configDir, "the store's passwordFile");
+    const configured = await readSecret(c.password, c.passwordFile, this.ctx.configDir, "the store's passwordFile", (path) => `create it, mode 0600, with: (umask 077; mkdir -p ${dirname(path)} && head -c 24 /dev/urandom | base64 > ${path})`);
     if (c.mode === 'external') {
       this.target = { url: c.url, options: { password: configured } };
       await this.connect('ERR_UNAVAILABLE');
@@ -359,7 +359,7 @@ export class Store implements PluginInstance, StoreCapability {
     let replicaOf: RedisConfInput['replicaOf'];
     if (c.mode === 'replica' && c.replicaOf !== undefined) {
       const r = c.replicaOf;
-      const masterPassword = await readSecret(r.password, r.passwordFile, this.ctx.configDir, "the store's replicaOf.passwordFile");
+      const masterPassword = await readSecret(r.password, r.passwordFile, this.ctx.configDir, "the store's replicaOf.passwordFile", (path) => `it holds the master's password: copy the master's passwordFile here, mode 0600 (install -m 600 MASTER_FILE ${path})`);
       if (r.sentinels !== undefined) {
         this.groupPassword = masterPassword;
         const found = await currentMaster(addresses(r.sentinels), r.masterName ?? 'plexus', masterPassword);

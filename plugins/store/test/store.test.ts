@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { promisify } from 'node:util';
 import { PlexusError } from '@plexus/core';
 import { isAlive } from '../src/orphan.js';
 import { createStore, freePort, rawClient, rawCommand, serverPid, startStore, tempDir, waitFor } from './helpers.js';
@@ -90,6 +92,40 @@ describe('store plugin, managed redis-server', () => {
     const client = rawClient(t, port, 'from-file');
     await client.connect();
     assert.equal(await client.ping(), 'PONG');
+  });
+
+  test('a missing passwordFile: ERR_PLUGIN_START naming it and how to create it; the command it gives works', async (t) => {
+    const dir = await tempDir(t);
+    const file = join(dir, 'etc', 'plexus', 'store.password');
+    const port = await freePort();
+    const err = await startStore(t, { port, passwordFile: file }, join(dir, 'data')).then(
+      () => assert.fail('started without its password file'),
+      (e: unknown) => e as PlexusError,
+    );
+    assert.equal(err.code, 'ERR_PLUGIN_START');
+    const command = /create it, mode 0600, with: (.+)$/.exec(err.message)?.[1];
+    assert.ok(command !== undefined && err.message.includes(file), err.message);
+    await promisify(execFile)('bash', ['-c', command]);
+    assert.equal((await stat(file)).mode & 0o777, 0o600);
+    const { store } = await startStore(t, { port, passwordFile: file }, join(dir, 'data'));
+    assert.equal(await store.redis.ping(), 'PONG');
+    const client = rawClient(t, port, (await readFile(file, 'utf8')).trim());
+    await client.connect();
+    assert.equal(await client.ping(), 'PONG');
+  });
+
+  test("a replica's missing replicaOf.passwordFile: it says the file is the master's password, not a new one", async (t) => {
+    const dir = await tempDir(t);
+    const file = join(dir, 'master.password');
+    const raw = { mode: 'replica', port: await freePort(), replicaOf: { host: '127.0.0.1', port: await freePort(), passwordFile: file } };
+    // The core creates a plugin's data dir before start; the replica keeps its own password there.
+    await mkdir(join(dir, 'data'));
+    const err = await startStore(t, raw, join(dir, 'data')).then(
+      () => assert.fail('started without the master password'),
+      (e: unknown) => e as PlexusError,
+    );
+    assert.equal(err.code, 'ERR_PLUGIN_START');
+    assert.ok(err.message.includes(`copy the master's passwordFile here, mode 0600 (install -m 600 MASTER_FILE ${file})`), err.message);
   });
 
   test('redis.conf is private (0600), even when it existed with looser bits', async (t) => {

@@ -57,6 +57,19 @@ export async function serverPid(redis: Redis): Promise<number> {
   return Number(/^process_id:(\d+)/m.exec(info)?.[1]);
 }
 
+/**
+ * After `before` was killed: waits until the supervisor's new redis-server answers on `redis` and
+ * the client is ready again. The new pid alone is not enough: during ioredis's ready check a
+ * command flagged loading-safe (INFO) is answered while others (CONFIG, GET) are refused at once.
+ * @returns the new pid
+ */
+export async function restartedPid(redis: Redis, before: number): Promise<number> {
+  return waitFor('the supervisor to restart redis', async () => {
+    const pid = await serverPid(redis);
+    return pid !== before && redis.status === 'ready' ? pid : undefined;
+  });
+}
+
 /** Kills `pid` if it still exists; for cleanup. */
 export function killQuietly(pid: number | undefined, signal: NodeJS.Signals = 'SIGKILL'): void {
   if (pid === undefined) return;

@@ -4,7 +4,7 @@ import { codeOf } from '@plexus/core/testing';
 import { storeConfigSchema } from '../src/config.js';
 import { renderRedisConf } from '../src/redis-conf.js';
 import type { StoreStatusReport } from '../src/status.js';
-import { freePort, rawClient, serverPid, startStore, tempDir, waitFor } from './helpers.js';
+import { freePort, rawClient, restartedPid, serverPid, startStore, tempDir, waitFor } from './helpers.js';
 
 /**
  * What the wireguard plugin uses to move replication onto a private network: a replica whose
@@ -60,7 +60,7 @@ describe('store on a private network', () => {
     // A crashed redis-server, restarted by the supervisor, is still this master's replica.
     const before = await serverPid(replica.store.redis);
     process.kill(before, 'SIGKILL');
-    await waitFor('the supervisor to restart redis', async () => ((await serverPid(replica.store.redis).catch(() => before)) !== before ? true : undefined));
+    await restartedPid(replica.store.redis, before);
     await master.store.redis.set('after-crash', 'yes');
     await waitFor('the restarted replica to follow the master again', async () => ((await replica.store.redis.get('after-crash')) === 'yes' ? true : undefined));
   });
@@ -79,7 +79,7 @@ describe('store on a private network', () => {
     // A crashed redis-server, restarted by the supervisor, listens where it did.
     const before = await serverPid(store.redis);
     process.kill(before, 'SIGKILL');
-    await waitFor('the supervisor to restart redis', async () => ((await serverPid(store.redis).catch(() => before)) !== before ? true : undefined));
+    await restartedPid(store.redis, before);
     assert.deepEqual(await store.redis.config('GET', 'bind'), ['bind', '127.0.0.1 127.0.0.2']);
     await store.listenOn!([]);
     assert.deepEqual(await store.redis.config('GET', 'bind'), ['bind', '127.0.0.1']);

@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { PlexusError } from '@plexus/core';
 import { isAlive } from '../src/orphan.js';
-import { createStore, freePort, rawClient, rawCommand, serverPid, startStore, tempDir, waitFor } from './helpers.js';
+import { createStore, freePort, rawClient, rawCommand, restartedPid, serverPid, startStore, tempDir, waitFor } from './helpers.js';
 
 describe('store plugin, managed redis-server', () => {
   test('data survives stop and start; status reports the store', async (t) => {
@@ -145,10 +145,7 @@ describe('store plugin, managed redis-server', () => {
     await store.redis.set('durable', 'yes');
     const before = await serverPid(store.redis);
     process.kill(before, 'SIGKILL');
-    const after = await waitFor('the supervisor to restart redis', async () => {
-      const pid = await serverPid(store.redis);
-      return pid !== before ? pid : undefined;
-    });
+    const after = await restartedPid(store.redis, before);
     assert.notEqual(after, before);
     assert.equal(await store.redis.get('durable'), 'yes');
     const dup = store.duplicate();

@@ -110,6 +110,35 @@ describe('store.watch', () => {
     assert.deepEqual(v.breaches, []);
   });
 
+  test('more keys than one read takes (500): every string and hash is delivered, at the first load and at re-reads', async (t) => {
+    const redis = await redisFor(t, { notify: 'KA' });
+    const c = redis.client();
+    const N = 1234;
+    const p = c.pipeline();
+    for (let i = 0; i < N; i++) p.set(`/tcprouter/service/s${i}`, `v${i}`).hset(`zone:h${i}`, 'f', `v${i}`);
+    // A key of the other type in the middle of each: read as absent, not as an error.
+    p.del('/tcprouter/service/s617', 'zone:h617').hset('/tcprouter/service/s617', 'f', 'a hash now').set('zone:h617', 'a string now');
+    await p.exec();
+    const { store } = await storeOn(t, redis.port);
+    const strings = await watchInto(t, store, { patterns: ['/tcprouter/service/*'], kind: 'string', resyncMs: 50 });
+    const hashes = await watchInto(t, store, { patterns: ['zone:*'], kind: 'hash', resyncMs: 50 });
+    for (const v of [strings, hashes]) assert.equal(v.map.size, N - 1);
+    assert.equal(strings.map.get('/tcprouter/service/1233'), undefined);
+    assert.equal(strings.map.get('/tcprouter/service/s1233'), 'v1233');
+    assert.equal(strings.map.has('/tcprouter/service/s617'), false);
+    assert.deepEqual(hashes.map.get('zone:h0'), { f: 'v0' });
+    assert.equal(hashes.map.has('zone:h617'), false);
+    // Between re-reads a key is deleted and one is changed by a string that was a hash.
+    await c.multi().del('/tcprouter/service/s1000').del('/tcprouter/service/s617').set('/tcprouter/service/s617', 'a string again').exec();
+    const fulls = strings.fulls.length;
+    await until('both changes', () => !strings.map.has('/tcprouter/service/s1000') && strings.map.get('/tcprouter/service/s617') === 'a string again');
+    await until('re-reads after them', () => strings.fulls.length >= fulls + 2 && hashes.fulls.length >= 3);
+    assert.equal(strings.map.size, N - 1);
+    assert.equal(strings.map.get('/tcprouter/service/s617'), 'a string again');
+    assert.equal(hashes.map.size, N - 1);
+    for (const v of [strings, hashes]) assert.deepEqual(v.breaches, []);
+  });
+
   test('notifications off: turned on with CONFIG SET', async (t) => {
     const redis = await redisFor(t, { notify: '' });
     const c = redis.client();

@@ -50,11 +50,11 @@ export function encodeService(fqdn: string, service: TcpService): string {
   return `{"Key": ${JSON.stringify(key)}, "Value": ${JSON.stringify(value)}}`;
 }
 
-/** Go's case-insensitive field match: the last key that folds to `name` wins. */
-function field(obj: Record<string, unknown>, name: string): unknown {
-  let found: unknown;
-  for (const [k, v] of Object.entries(obj)) if (k.toLowerCase() === name) found = v;
-  return found;
+/** An object's fields by lowercased name, for Go's case-insensitive match: the last key that folds to a name wins. */
+function folded(obj: Record<string, unknown>): Map<string, unknown> {
+  const fields = new Map<string, unknown>();
+  for (const k in obj) fields.set(k.toLowerCase(), obj[k]);
+  return fields;
 }
 
 function parseObject(text: string, what: string): Record<string, unknown> {
@@ -86,19 +86,19 @@ function text(value: unknown, name: string): string {
 
 /** Reads a value written by us, by the Python tooling or by Go's valkeyrie (with `LastIndex`). */
 export function decodeService(raw: string): { key: string; service: TcpService } {
-  const outer = parseObject(raw, 'value');
-  const key = text(field(outer, 'key'), 'Key');
-  const value = field(outer, 'value');
+  const outer = folded(parseObject(raw, 'value'));
+  const key = text(outer.get('key'), 'Key');
+  const value = outer.get('value');
   if (typeof value !== 'string') throw new TcprouterDecodeError('Value must be a base64 string');
   if (!STD_BASE64.test(value)) throw new TcprouterDecodeError('Value is not standard padded base64');
-  const inner = parseObject(Buffer.from(value, 'base64').toString('utf8'), 'decoded Value');
+  const inner = folded(parseObject(Buffer.from(value, 'base64').toString('utf8'), 'decoded Value'));
   return {
     key,
     service: {
-      addr: text(field(inner, 'addr'), 'addr'),
-      tlsport: port(field(inner, 'tlsport'), 'tlsport'),
-      httpport: port(field(inner, 'httpport'), 'httpport'),
-      clientsecret: text(field(inner, 'clientsecret'), 'clientsecret'),
+      addr: text(inner.get('addr'), 'addr'),
+      tlsport: port(inner.get('tlsport'), 'tlsport'),
+      httpport: port(inner.get('httpport'), 'httpport'),
+      clientsecret: text(inner.get('clientsecret'), 'clientsecret'),
     },
   };
 }

@@ -55,6 +55,12 @@ test('applyStore names the routes that moved: removed or changed, not rewritten 
   assert.deepEqual(table.applyStore(new Map([[key, undefined]])), [], 'deleting what is already gone');
   assert.deepEqual(table.counts(), { static: 0, store: 0, catchAll: false, tunnel: 0, malformed: 0 });
   assert.deepEqual(table.applyStore(new Map([['/tcprouter/other', 'x']])), [], 'keys outside the route prefix are ignored');
+  // A value read before is not decoded again, but a deletion forgets it: the same value is a route again.
+  table.applyStore(new Map([[key, encodeService('a.test', svc({}))]]));
+  table.applyStore(new Map([[key, undefined]]));
+  assert.equal(table.lookup('a.test'), undefined);
+  table.applyStore(new Map([[key, encodeService('a.test', svc({}))]]));
+  assert.equal(table.lookup('a.test')?.route.addr, '10.2.0.5');
 });
 
 test('a malformed value is warned about once (again only when it changes), and memory stays bounded', () => {

@@ -10,3 +10,4 @@ export * from './coredns.js';
 export * from './tcprouter.js';
 export * from './tunnel.js';
 export * from './hosts.js';
+export * from './zone-changes.js';

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { PlexusError, zoneKeyPatterns, zoneOfKey, type Logger, type StoreCapability, type ZoneKeyScheme } from '@plexus/core';
+import { PlexusError, ZONE_CHANGE_STREAM, compareStreamIds, streamEntriesLost, zoneChangeOf, zoneKeyPatterns, zoneOfKey, type Logger, type StoreCapability, type ZoneKeyScheme } from '@plexus/core';
 import type { WildcardRules } from './config.js';
 import type { ZoneView } from './zone.js';
 import { ZoneState, type ViewChange } from './zone-state.js';
@@ -43,7 +43,7 @@ export type SyncMode = 'keyspace' | 'poll';
 /** What the cache reads the store through. */
 export type ZoneStore = Pick<StoreCapability, 'redis' | 'duplicate' | 'replicaOfNetwork'>;
 
-export const CHANGE_STREAM = 'gateway:zone-changes';
+export const CHANGE_STREAM = ZONE_CHANGE_STREAM;
 /** Keys per SCAN call. */
 const SCAN_CHUNK = 1000;
 /** Fields per HSCAN call: parsing 250 new records takes about 5 ms, between two turns of the event loop. */
@@ -289,13 +289,13 @@ export class ZoneCache {
       const events = [...this.pendingEvents];
       this.pendingEvents.clear();
       let from = events[0]![1].from;
-      for (const [, e] of events) if (compareIds(e.from, from) < 0) from = e.from;
+      for (const [, e] of events) if (compareStreamIds(e.from, from) < 0) from = e.from;
       // Entries not applied yet, by key; applied ones are in `credits` (matched here, after the await, so none counts twice).
       const named = new Map<string, number>();
       try {
         const pending = (await this.store.redis.xrange(this.stream, `(${from}`, '+', 'COUNT', STREAM_BATCH)) as [string, string[]][];
         for (const [id, kv] of pending) {
-          if (compareIds(id, this.lastId) <= 0) continue;
+          if (compareStreamIds(id, this.lastId) <= 0) continue;
           const k = kv[kv.indexOf('k') + 1]!;
           named.set(k, (named.get(k) ?? 0) + 1);
         }
@@ -370,7 +370,7 @@ export class ZoneCache {
     const redis = this.store.redis;
     // A stream that went back (a replica now following another master) would never reach our id.
     const end = await redis.xrevrange(this.stream, '+', '-', 'COUNT', 1).then((l) => l[0]?.[0] ?? '0-0');
-    if (compareIds(end, this.lastId) < 0) this.lastId = end;
+    if (compareStreamIds(end, this.lastId) < 0) this.lastId = end;
     const keys = await this.storedZoneKeys();
     for (const k of this.state.keys()) keys.add(k);
     await this.reread([...keys], true);
@@ -549,13 +549,9 @@ export class ZoneCache {
     const wanted = new Map<string, Set<string>>();
     const perKey = new Map<string, number>();
     for (const [, kv] of entries) {
-      let key: string | undefined;
-      let field: string | undefined;
-      for (let i = 0; i + 1 < kv.length; i += 2) {
-        if (kv[i] === 'k') key = kv[i + 1];
-        else if (kv[i] === 'f') field = kv[i + 1];
-      }
-      if (key === undefined || field === undefined || zoneOfKey(key, this.scheme) === undefined) continue;
+      const change = zoneChangeOf(kv);
+      if (change === undefined || zoneOfKey(change.key, this.scheme) === undefined) continue;
+      const { key, field } = change;
       let set = wanted.get(key);
       if (set === undefined) wanted.set(key, (set = new Set()));
       set.add(field);
@@ -574,8 +570,7 @@ export class ZoneCache {
     const results = (await p.exec()) ?? [];
     if (this.stopping) return;
     const info = results[0]?.[1] as unknown[] | undefined;
-    const deleted = info === undefined ? undefined : (info[info.indexOf('max-deleted-entry-id') + 1] as string | undefined);
-    if (deleted !== undefined && compareIds(deleted, this.lastId) > 0) this.requestFull();
+    if (info !== undefined && streamEntriesLost(info, this.lastId)) this.requestFull();
     const byKey = new Map<string, Map<string, string | undefined>>();
     order.forEach(([key, f], i) => {
       const [err, v] = results[i + 1] ?? [new Error('no reply'), null];
@@ -603,11 +598,4 @@ export class ZoneCache {
 /** Milliseconds part of a stream id (`1700000000000-3`). */
 function idMs(id: string): number {
   return Number(id.slice(0, id.indexOf('-')));
-}
-
-/** Orders stream ids numerically (`ms-seq`). */
-function compareIds(a: string, b: string): number {
-  const [am, as] = a.split('-').map(BigInt) as [bigint, bigint];
-  const [bm, bs] = b.split('-').map(BigInt) as [bigint, bigint];
-  return am !== bm ? (am < bm ? -1 : 1) : as === bs ? 0 : as < bs ? -1 : 1;
 }

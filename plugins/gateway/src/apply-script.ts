@@ -1,4 +1,4 @@
-import { RedisScript } from '@plexus/core';
+import { RedisScript, ZONE_CHANGE_STREAM } from '@plexus/core';
 
 /**
  * The one Lua script every gateway write goes through: check, then split, then apply, atomically.
@@ -117,7 +117,7 @@ return 1`,
  * the field (its value is read from the hash: the entry says only where to look). Capped near
  * `ZONE_CHANGES_MAXLEN` entries (MAXLEN ~); a reader that fell further behind re-reads the hashes.
  */
-export const ZONE_CHANGES = 'gateway:zone-changes';
+export const ZONE_CHANGES = ZONE_CHANGE_STREAM;
 export const ZONE_CHANGES_MAXLEN = 100_000;
 
 /** A Redis glob matching `label` and every field ending in it, letters in either case (HSCAN MATCH). */

@@ -14,7 +14,7 @@ export const API_DEFAULTS = {
     keepAliveTimeoutMs: 5_000,
     idleTimeoutMs: 60_000,
   },
-  events: { maxClients: 100, heartbeatMs: 15_000, replay: 1_000, resyncMs: 600_000 },
+  events: { maxClients: 100, heartbeatMs: 15_000, replay: 1_000, resyncMs: 600_000, zoneCheckMs: 30_000 },
 } as const;
 
 const d = API_DEFAULTS;
@@ -63,6 +63,12 @@ export const ApiConfigSchema = z
         replay: z.number().int().min(0).max(100_000).default(d.events.replay),
         /** Full re-read of the watched keys (changes that sent no notification). Default 10 min. */
         resyncMs: z.number().int().min(1000).max(86_400_000).default(d.events.resyncMs),
+        /**
+         * Zone records come from the gateway's change stream, a field read per change; a record
+         * written without a stream entry (by hand with redis-cli) is found by a check of every
+         * zone hash this often. Default 30 s.
+         */
+        zoneCheckMs: z.number().int().min(1000).max(86_400_000).default(d.events.zoneCheckMs),
       })
       .default(() => ({ ...d.events })),
   })

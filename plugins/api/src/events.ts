@@ -1,24 +1,24 @@
-import { createHash } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import {
   TCPROUTER_KEY_PATTERN,
+  ZONE_CHANGE_STREAM,
   decodeService,
   fqdnOfTcprouterKey,
   parseField,
-  zoneKeyPatterns,
-  zoneOfKey,
   type Logger,
   type StoreCapability,
   type StoreWatchBatch,
   type StoreWatcher,
 } from '@plexus/core';
+import { ZoneFeed, fingerprint } from './zone-feed.js';
 
 /**
  * `/events`: registrations and record changes as they happen, as Server-Sent Events. The source
  * is the store's `watch()` (keyspace notifications, so the same on a master and on a replica that
- * applies the master's writes): phonebook records, the zone hashes of the configured zones and the
- * tcprouter routes. A fingerprint per key (per field for zone hashes) tells what really changed,
- * so a full re-read (resync, a replica's full sync) sends only differences.
+ * applies the master's writes): phonebook records and the tcprouter routes; the zone hashes of the
+ * configured zones through the gateway's change stream (ZoneFeed: one field read per change). A
+ * fingerprint per key (per field for zone hashes) tells what really changed, so a full re-read
+ * (resync, a replica's full sync) sends only differences.
  */
 
 /** One event as sent: `event: <type>`, `id: <seq>`, `data: <json>`. */
@@ -34,6 +34,8 @@ export interface EventHubOptions {
   /** Recent events kept for Last-Event-ID. */
   replay: number;
   resyncMs: number;
+  /** Period of the check for zone changes made without a change-stream entry (ZoneFeed). */
+  zoneCheckMs: number;
   /** Zones whose hashes are watched (gateway's and dns's). */
   zones: readonly string[];
   log: Logger;
@@ -47,8 +49,10 @@ export class EventHub {
   private seq = 0;
   private watchers: StoreWatcher[] = [];
   private heartbeat: NodeJS.Timeout | undefined;
-  /** Per watched key, fingerprints of what was last seen (zone hashes: per field). */
-  private readonly seen = new Map<string, string | Map<string, string>>();
+  /** Per watched key, a fingerprint of what was last seen. */
+  private readonly seen = new Map<string, string>();
+  /** The zone hashes' changes, by field (see ZoneFeed). */
+  private zoneFeed: ZoneFeed | undefined;
   /** Events sent since start, for status. */
   sent = 0;
 
@@ -64,10 +68,10 @@ export class EventHub {
     this.heartbeat = setInterval(() => this.write(': ping\n\n'), this.opts.heartbeatMs);
     this.heartbeat.unref();
     this.watchers.push(await store.watch({ patterns: [USER_PATTERN], kind: 'hash', resyncMs, log }, initialFirst((b, i) => this.onUsers(b, i))));
-    const scheme = { zones: this.opts.zones, prefix: '', suffix: '' };
     if (this.opts.zones.length > 0) {
-      const accept = (k: string): boolean => zoneOfKey(k, scheme) !== undefined;
-      this.watchers.push(await store.watch({ patterns: zoneKeyPatterns(scheme), kind: 'hash', accept, resyncMs, log }, initialFirst((b, i) => this.onZones(b, i))));
+      const feed = new ZoneFeed(store, { zones: this.opts.zones, stream: ZONE_CHANGE_STREAM, checkMs: this.opts.zoneCheckMs, log, onChange: (zone, name, value) => this.onRecord(zone, name, value) });
+      await feed.start();
+      this.zoneFeed = feed;
     }
     this.watchers.push(await store.watch({ patterns: [TCPROUTER_KEY_PATTERN], kind: 'string', resyncMs, log }, initialFirst((b, i) => this.onRoutes(b, i))));
   }
@@ -76,7 +80,9 @@ export class EventHub {
     clearInterval(this.heartbeat);
     const watchers = this.watchers;
     this.watchers = [];
-    await Promise.all(watchers.map((w) => w.stop()));
+    const feed = this.zoneFeed;
+    this.zoneFeed = undefined;
+    await Promise.all([...watchers.map((w) => w.stop()), feed?.stop()]);
     for (const c of this.clients) c.end();
     this.clients.clear();
   }
@@ -118,32 +124,23 @@ export class EventHub {
     }
   }
 
-  private onZones(batch: StoreWatchBatch<'hash'>, initial: boolean): void {
-    for (const [key, hash] of batch.changes) {
-      const before = this.seen.get(key);
-      const old = before instanceof Map ? before : new Map<string, string>();
-      const now = new Map(Object.entries(hash ?? {}).map(([f, v]) => [f, digest(v)]));
-      if (hash === undefined) this.seen.delete(key);
-      else this.seen.set(key, now);
-      if (initial) continue;
-      const zone = key.slice(0, -1);
-      for (const [field, print] of now) {
-        if (old.get(field) === print) continue;
-        let records: unknown = null;
-        try {
-          records = parseField(hash![field]!);
-        } catch {
-          // Unreadable JSON is still a change; the records stay null.
-        }
-        this.emit('record', { zone, name: field, records });
-      }
-      for (const field of old.keys()) if (!now.has(field)) this.emit('record', { zone, name: field, records: null, removed: true });
+  private onRecord(zone: string, name: string, value: string | undefined): void {
+    if (value === undefined) {
+      this.emit('record', { zone, name, records: null, removed: true });
+      return;
     }
+    let records: unknown = null;
+    try {
+      records = parseField(value);
+    } catch {
+      // Unreadable JSON is still a change; the records stay null.
+    }
+    this.emit('record', { zone, name, records });
   }
 
   private onRoutes(batch: StoreWatchBatch<'string'>, initial: boolean): void {
     for (const [key, raw] of batch.changes) {
-      if (!this.changed(key, raw === undefined ? undefined : digest(raw)) || initial) continue;
+      if (!this.changed(key, raw === undefined ? undefined : fingerprint(raw)) || initial) continue;
       const domain = fqdnOfTcprouterKey(key) ?? key;
       if (raw === undefined) {
         this.emit('route', { domain, removed: true });
@@ -178,9 +175,4 @@ function initialFirst<B>(fn: (batch: B, initial: boolean) => void): (batch: B) =
 
 function frame(e: ApiEvent): string {
   return `id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify(e.data)}\n\n`;
-}
-
-/** A short fingerprint: the map keeps 16 bytes per key, not the whole value. */
-function digest(value: string): string {
-  return createHash('sha1').update(value).digest('base64').slice(0, 16);
 }

@@ -6,7 +6,7 @@ import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import puppeteer from 'puppeteer-core';
-import { RpcClient, generateKeyPair, toHex } from '@plexus/core';
+import { RpcClient, ZONE_CHANGE_STREAM, generateKeyPair, toHex } from '@plexus/core';
 import { parseArgs, positiveNumber, usageError } from './lib/args.js';
 import { installCleanup, makeTempDir, trackProcessGroup, untrackProcessGroup } from './lib/cleanup.js';
 import { PlexusProcess, plexusId } from './lib/plexus-node.js';
@@ -23,12 +23,17 @@ import { formatTable } from './lib/table.js';
  *      answering a constant (the HTTP floor on this machine) and (b) the two redis commands the
  *      phonebook's lookup runs, GET name→tid then HGETALL, over ioredis (the data floor);
  *  (3) the dashboard in headless Chromium: time from a registration's acknowledgement (the signed
- *      RPC answered) to its row in the page, by a MutationObserver stamping the row's arrival.
+ *      RPC answered) to its row in the page, by a MutationObserver stamping the row's arrival;
+ *  (4) record events on a zone of --records records: a gateway-style change (the field and its
+ *      change-stream entry in one transaction, as the gateway's script writes them) to its
+ *      `record` event on `/events`, beside an ioredis HGETALL of the whole zone hash in the same
+ *      run (what each change cost at least while the api followed keyspace events).
  * The names are written straight into the store with pipelined commands in the phonebook's layout
  * (filling 100k through signed RPCs would measure the phonebook, not the api). Never fails on a number.
  */
-const USAGE = `usage: node bench/dist/api.js [--names N] [--rate R] [--seconds S] [--scrapes K] [--dashboard K] [--json]
+const USAGE = `usage: node bench/dist/api.js [--names N] [--records M] [--rate R] [--seconds S] [--scrapes K] [--dashboard K] [--json]
   --names N      names in the store (default 100000)
+  --records M    records in the zone for the record-event run (default 100000)
   --rate R       lookups per second, open loop (default 500)
   --seconds S    seconds per lookup run (default 10)
   --scrapes K    /metrics scrapes (default 50)
@@ -121,6 +126,39 @@ async function constantServer(body: string, contentType: string): Promise<{ port
 }
 
 /** Writes `n` names in the phonebook's layout (phonebook:user:<tid>, :name:, :tids, :tree), pipelined. */
+interface SseEvent {
+  type: string;
+  data: Record<string, unknown>;
+}
+
+/** An `/events` client: `next(pred)` resolves with the first event from now on that `pred` takes. */
+async function eventStream(url: string): Promise<{ next(pred: (e: SseEvent) => boolean): Promise<SseEvent>; close(): void }> {
+  const waiters = new Set<{ pred: (e: SseEvent) => boolean; resolve: (e: SseEvent) => void }>();
+  const req = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => request(url, (res) => resolve(res)).on('error', reject).end());
+  let buf = '';
+  req.setEncoding('utf8');
+  req.on('data', (chunk: string) => {
+    buf += chunk;
+    let end: number;
+    while ((end = buf.indexOf('\n\n')) >= 0) {
+      const frame = buf.slice(0, end);
+      buf = buf.slice(end + 2);
+      const type = /^event: (.*)$/m.exec(frame)?.[1];
+      const data = /^data: (.*)$/m.exec(frame)?.[1];
+      if (type === undefined || data === undefined) continue;
+      const e = { type, data: JSON.parse(data) as Record<string, unknown> };
+      for (const w of waiters) if (w.pred(e)) {
+        waiters.delete(w);
+        w.resolve(e);
+      }
+    }
+  });
+  return {
+    next: (pred) => new Promise((resolve) => waiters.add({ pred, resolve })),
+    close: () => req.destroy(),
+  };
+}
+
 async function fill(redis: Redis, n: number): Promise<void> {
   const now = Date.now();
   for (let from = 1; from <= n; from += 5000) {
@@ -138,9 +176,10 @@ async function fill(redis: Redis, n: number): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { names: { type: 'string' }, rate: { type: 'string' }, seconds: { type: 'string' }, scrapes: { type: 'string' }, dashboard: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean' } } });
+  const { values } = parseArgs({ options: { names: { type: 'string' }, records: { type: 'string' }, rate: { type: 'string' }, seconds: { type: 'string' }, scrapes: { type: 'string' }, dashboard: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean' } } });
   if (values.help) usageError(USAGE);
   const names = positiveNumber('--names', values.names, 100_000);
+  const records = positiveNumber('--records', values.records, 100_000);
   const rate = positiveNumber('--rate', values.rate, 500);
   const seconds = positiveNumber('--seconds', values.seconds, 10);
   const scrapes = positiveNumber('--scrapes', values.scrapes, 50);
@@ -255,6 +294,44 @@ plugins:
       }
     }
 
+    // (4) record events on a big zone
+    progress(`record events: ${records.toLocaleString('en-US')} records written as the gateway writes them, then 20 changes timed to /events`);
+    const zoneKey = 'gateway.tf.';
+    const A = (ip: string): string => JSON.stringify({ a: [{ ip, ttl: 300 }] });
+    const sentBefore = JSON.parse((await get(`${base}/api/v1/status`)).body).plugins.api.eventsSent as number;
+    for (let from = 0; from < records; from += 5000) {
+      const p = redis.pipeline();
+      for (let i = from; i < Math.min(from + 5000, records); i++) p.hset(zoneKey, `r${i}`, A('10.3.0.1')).xadd(ZONE_CHANGE_STREAM, 'MAXLEN', '~', 100_000, '*', 'k', zoneKey, 'f', `r${i}`);
+      await p.exec();
+    }
+    for (;;) {
+      const status = JSON.parse((await get(`${base}/api/v1/status`)).body) as { plugins: { api: { eventsSent: number } } };
+      if (status.plugins.api.eventsSent >= sentBefore + records) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const events = await eventStream(`${base}/events`);
+    await get(`${base}/metrics`);
+    const eventMs: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const field = `c${i}`;
+      const t = performance.now();
+      const seen = events.next((e) => e.type === 'record' && e.data.name === field);
+      await redis.multi().hset(zoneKey, field, A(`10.4.0.${i + 1}`)).xadd(ZONE_CHANGE_STREAM, 'MAXLEN', '~', 100_000, '*', 'k', zoneKey, 'f', field).exec();
+      await seen;
+      eventMs.push(performance.now() - t);
+    }
+    events.close();
+    const recordLag = /^plexus_nodejs_eventloop_lag_max_seconds (\S+)$/m.exec((await get(`${base}/metrics`)).body);
+    const recordLoopLagMaxMs = recordLag === null ? NaN : round(Number(recordLag[1]) * 1000, 1);
+    const hgetallMs: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const t = performance.now();
+      await redis.hgetall(zoneKey);
+      hgetallMs.push(performance.now() - t);
+    }
+    const recordEvents = summary(eventMs, 0);
+    const wholeZone = summary(hgetallMs, 0);
+
     const ratio = (a: number, b: number): string => (b > 0 ? `${round(a / b, 1)}x` : '-');
     const table = formatTable(
       ['measure', 'plexus p50 ms', 'plexus p99 ms', 'reference', 'ref p50 ms', 'ref p99 ms', 'p99 ratio'],
@@ -263,10 +340,11 @@ plugins:
         [`GET /api/v1/names/{name} @ ${rate}/s`, apiLookups.p50, apiLookups.p99, 'node:http constant', httpFloor.p50, httpFloor.p99, ratio(apiLookups.p99, httpFloor.p99)],
         [`  (same run)`, apiLookups.p50, apiLookups.p99, 'ioredis GET+HGETALL', redisFloor.p50, redisFloor.p99, ratio(apiLookups.p99, redisFloor.p99)],
         ...(dashboard === undefined ? [] : [[`dashboard: registration acked → row shown`, dashboard.p50, dashboard.p99, '-', NaN, NaN, '-'] as (string | number)[]]),
+        [`zone change → /events record (${records.toLocaleString('en-US')} records)`, recordEvents.p50, recordEvents.p99, 'ioredis HGETALL of the zone', wholeZone.p50, wholeZone.p99, ratio(recordEvents.p99, wholeZone.p99)],
       ],
     );
-    process.stderr.write(`\n${table}\nerrors: api ${apiLookups.errors}, http ${httpFloor.errors}, redis ${redisFloor.errors}; the node's longest event-loop stall during the api run: ${loopLagMaxMs} ms; aims: scrape < 20 ms, lookup p99 < 10 ms, dashboard < 500 ms\n`);
-    if (values.json) process.stdout.write(`${JSON.stringify({ names, rate, seconds, loopLagMaxMs, scrape, scrapeRef, apiLookups, httpFloor, redisFloor, dashboard, metricsBytes: text.length })}\n`);
+    process.stderr.write(`\n${table}\nerrors: api ${apiLookups.errors}, http ${httpFloor.errors}, redis ${redisFloor.errors}; the node's longest event-loop stall during the api run: ${loopLagMaxMs} ms, during the record changes: ${recordLoopLagMaxMs} ms; aims: scrape < 20 ms, lookup p99 < 10 ms, dashboard < 500 ms\n`);
+    if (values.json) process.stdout.write(`${JSON.stringify({ names, rate, seconds, loopLagMaxMs, scrape, scrapeRef, apiLookups, httpFloor, redisFloor, dashboard, metricsBytes: text.length, records, recordEvents, wholeZone, recordLoopLagMaxMs })}\n`);
   } finally {
     redis.disconnect();
     await node.stop();

@@ -243,6 +243,9 @@ plugins:
       assert.equal((await runCli(['gateway', 'register-a', '--name', 'erin', '--ip', '10.2.0.7', '--explorer', explorer.multiaddr, '--key', join(dir, 'erin.key')], env())).code, 0);
     });
     assert.deepEqual(rec.data.records.a.map((r: any) => r.ip), ['10.2.0.7']);
+    // Read from the gateway's change stream, a field per change, not by re-reading the zone.
+    const zoneRecords = ((await (await fetch(`${api}/api/v1/status`)).json()) as any).plugins.api.zoneRecords;
+    assert.ok(zoneRecords.streamEntries >= 1 && zoneRecords.fieldReads >= 1 && zoneRecords.checks >= 1, JSON.stringify(zoneRecords));
   });
 
   test('the replica reports not ready once its master is gone', async () => {

@@ -62,6 +62,11 @@ export class EventHub {
     return this.clients.size;
   }
 
+  /** The zone records' feed: checks run, stream entries and fields read, errors (undefined: no zones). */
+  get zoneStats(): ZoneFeed['stats'] | undefined {
+    return this.zoneFeed === undefined ? undefined : { ...this.zoneFeed.stats };
+  }
+
   /** Watches the store; resolves once the current state is loaded (sent as nothing: only changes are events). */
   async start(store: StoreCapability): Promise<void> {
     const { resyncMs, log } = this.opts;

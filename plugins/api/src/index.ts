@@ -70,7 +70,7 @@ export class ApiService implements PluginInstance {
   }
 
   async status(): Promise<Record<string, unknown>> {
-    return { url: this.url(), eventClients: this.events?.clientCount ?? 0, eventsSent: this.events?.sent ?? 0 };
+    return { url: this.url(), eventClients: this.events?.clientCount ?? 0, eventsSent: this.events?.sent ?? 0, zoneRecords: this.events?.zoneStats };
   }
 
   private async token(): Promise<string | undefined> {

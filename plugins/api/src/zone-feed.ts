@@ -68,7 +68,7 @@ export class ZoneFeed {
     await this.check(true);
     this.reader = this.store.duplicate();
     void this.follow(this.reader);
-    this.timer = setInterval(() => void this.runCheck(), this.opts.checkMs);
+    this.timer = setInterval(() => this.runCheck(), this.opts.checkMs);
     this.timer.unref();
   }
 

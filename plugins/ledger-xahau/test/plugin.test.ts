@@ -144,7 +144,10 @@ const eventOf = (e: Entry): [string | undefined, string | undefined] => {
 test('acquire, extend, terminate through the stand-in: handler called once each, replies signed, sealed and tied to the request', async (t) => {
   const w = await world(t);
   const node = await w.start();
-  await w.until(() => w.a.connections === 1, 'the plugin to connect');
+  // Connected is not enough: a request in a ledger closed before the plugin subscribed and took its
+  // starting ledger is before where a fresh host reads from (seen on a loaded machine). Its replay
+  // begins after both.
+  await w.until(() => w.a.commands.includes('account_tx'), 'the plugin to connect and start its replay');
   const acq = acquire(w, REQUIREMENT);
   await w.until(() => w.replies().length === 1, 'the acquire reply');
   assert.deepEqual(w.requests[0], { kind: 'acquire', tenant: '5c'.repeat(32), image: REQUIREMENT.image, config: { x: 1 }, contractId: REQUIREMENT.contract_id, durationSeconds: 3600, requestId: acq.hash });
@@ -173,8 +176,10 @@ test('acquire, extend, terminate through the stand-in: handler called once each,
   assert.equal(status.account, w.host.address);
   assert.equal(status.server, w.a.url);
   assert.deepEqual(status.requests, { acquire: 1, extend: 1, terminate: 1, invalid: 0 });
-  // Both replies reach validation (the plugin looks each one up after a ledger closes).
-  for (let i = 0; i < 100 && ((await node.status()).replies as Record<string, number>).replied !== 3; i++) {
+  // Both replies reach validation (the plugin looks each one up after a ledger closes). Up to 15 s,
+  // as w.until: a fixed 100 closes (4 s) was too short on a loaded machine.
+  const deadline = Date.now() + 15_000;
+  while (((await node.status()).replies as Record<string, number>).replied !== 3 && Date.now() < deadline) {
     w.ledger.close();
     await sleep(40);
   }
@@ -191,7 +196,7 @@ test('acquire, extend, terminate through the stand-in: handler called once each,
 test('malformed memo, wrong event, not a lease token, unknown URIToken: refused with a refund, handler never called', async (t) => {
   const w = await world(t);
   await w.start();
-  await w.until(() => w.a.connections === 1, 'the plugin to connect');
+  await w.until(() => w.a.commands.includes('account_tx'), 'the plugin to connect and start its replay');
   const bad = acquire(w, Buffer.from([0, 0x7b]));
   const wrong = acquire(w, REQUIREMENT, { event: 'evnHostReg' });
   const notLease = acquire(w, REQUIREMENT, { uri: asciiToHex('evrhost') });
@@ -216,7 +221,7 @@ test('a handler refusal becomes ACQUIRE_ERR with the error code and a refund', a
     throw new PlexusError('ERR_UNAVAILABLE', 'no capacity');
   });
   await w.start();
-  await w.until(() => w.a.connections === 1, 'the plugin to connect');
+  await w.until(() => w.a.commands.includes('account_tx'), 'the plugin to connect and start its replay');
   acquire(w, REQUIREMENT);
   await w.until(() => w.replies().length === 1, 'the error reply');
   assert.deepEqual(JSON.parse(decodeMemos(w.replies()[0]!.tx.Memos)[0]!.data), { type: 'ACQUIRE_ERR', reason: 'ERR_UNAVAILABLE' });
@@ -254,7 +259,7 @@ test('restart with two acquires that came in while stopped: both answered, exact
 test('the server drops: the plugin moves to the second server and loses no request', async (t) => {
   const w = await world(t);
   const node = await w.start();
-  await w.until(() => w.a.connections === 1, 'the plugin to connect to the first server');
+  await w.until(() => w.a.commands.includes('account_tx'), 'the plugin to connect to the first server and start its replay');
   await w.a.stop();
   const acq = acquire(w, REQUIREMENT);
   w.ledger.close(); // validated while the plugin was between servers
@@ -282,7 +287,7 @@ test('a reply lost after signing: a restart resubmits the same transaction, or s
     const w = await world(t);
     w.ledger.loseSubmits = true;
     const first = await w.start();
-    await w.until(() => w.a.connections === 1, 'the plugin to connect');
+    await w.until(() => w.a.commands.includes('account_tx'), 'the plugin to connect and start its replay');
     const acq = acquire(w, REQUIREMENT);
     await w.until(() => w.ledger.lost.length >= 1, 'the reply to be submitted (and lost)');
     await first.stop();
@@ -309,7 +314,7 @@ test('requests wait for the host handler; stopping before one is attached does n
   const store = { redis: client, role: 'master', address: { host: '127.0.0.1', port: w.redis.port } } as unknown as StoreCapability;
   const { startPlugin: start } = await import('@plexus/core/testing');
   const { instance } = await start(plugin, w.config, { configDir: w.configDir, capabilities: { store } });
-  await w.until(() => w.a.connections === 1, 'the plugin to connect');
+  await w.until(() => w.a.commands.includes('subscribe'), 'the plugin to subscribe (no handler yet: no replay)');
   acquire(w, REQUIREMENT);
   for (let i = 0; i < 5; i++) {
     w.ledger.close();
@@ -325,7 +330,7 @@ test('requests wait for the host handler; stopping before one is attached does n
 test('the process ended inside the handler: the next start asks the handler again, even with the cursor past that ledger', async (t) => {
   const w = await world(t);
   const first = await w.start();
-  await w.until(() => w.a.connections === 1, 'the plugin to connect');
+  await w.until(() => w.a.commands.includes('account_tx'), 'the plugin to connect and start its replay');
   await first.stop();
   const acq = acquire(w, REQUIREMENT);
   const at = w.ledger.close();

@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
+import { ZONE_CHANGE_STREAM } from '@plexus/core';
 import { portFree, startRedis } from '@plexus/core/testing';
 import { NodeProcess, explorerConfig, freePort, killAllNodes, removeDir, runCli, tempDir, writeConfig } from './lib/harness.js';
 import { ZONE, startGatewayNode, type GatewayNode } from './lib/gateway-node.js';
@@ -138,7 +139,6 @@ describe('DNS workers on a real node', () => {
  */
 describe('a 100000-record zone on a replica, served by a real node', () => {
   const ZONE_KEY = 'gateway.tf.';
-  const STREAM = 'gateway:zone-changes';
   const RECORDS = 100_000;
   const A = (ip: string): string => JSON.stringify({ a: [{ ip, ttl: 300 }] });
   const ipOf = (i: number): string => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
@@ -210,7 +210,7 @@ plugins:
     const CHANGES = 30;
     for (let i = 0; i < CHANGES; i++) {
       // What the gateway's write script does for one field: the field and its stream entry, atomically.
-      await m.multi().hset(ZONE_KEY, `s${i}`, A(ipOf(i + 1))).xadd(STREAM, 'MAXLEN', '~', 100_000, '*', 'k', ZONE_KEY, 'f', `s${i}`).exec();
+      await m.multi().hset(ZONE_KEY, `s${i}`, A(ipOf(i + 1))).xadd(ZONE_CHANGE_STREAM, 'MAXLEN', '~', 100_000, '*', 'k', ZONE_KEY, 'f', `s${i}`).exec();
       await until(`s${i} answered`, () => answer(`s${i}.gateway.tf`), (v) => v === ipOf(i + 1));
     }
     const afterStream = await cache();

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { DEFAULT_TTL, domainNameSchema, listenAddressSchema, parseHostPort, ttlSchema, z, zoneKeyPartSchema } from '@plexus/core';
+import { DEFAULT_TTL, ZONE_CHANGE_STREAM, domainNameSchema, listenAddressSchema, parseHostPort, ttlSchema, z, zoneKeyPartSchema } from '@plexus/core';
 
 /** Defaults of the `dns` block, next to the schema that applies them. */
 export const DNS_DEFAULTS = {
@@ -17,7 +17,7 @@ export const DNS_DEFAULTS = {
   wildcards: 'coredns',
   answerCacheSize: 20_000,
   syncWaitMs: 10_000,
-  changeStream: 'gateway:zone-changes',
+  changeStream: ZONE_CHANGE_STREAM,
   workers: 1,
   tcp: { maxConnections: 512, maxPerIp: 32, queryTimeoutMs: 5_000, idleTimeoutMs: 10_000 },
 } as const;

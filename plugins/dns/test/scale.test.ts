@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { ZONE_CHANGE_STREAM } from '@plexus/core';
 import type { Redis } from 'ioredis';
 import { short, startDns } from './harness.js';
 import { startRedis } from './redis.js';
@@ -11,7 +12,7 @@ import { startRedis } from './redis.js';
  */
 
 const ZONE_KEY = 'gateway.tf.';
-const STREAM = 'gateway:zone-changes';
+const STREAM = ZONE_CHANGE_STREAM;
 const A = (ip: string): string => JSON.stringify({ a: [{ ip, ttl: 300 }] });
 const ipOf = (i: number): string => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
 

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { ZONE_CHANGE_STREAM } from '@plexus/core';
 import { Redis } from 'ioredis';
 import { portFree } from '@plexus/core/testing';
 import { short, startDns } from './harness.js';
@@ -12,7 +13,7 @@ import { startRedis } from './redis.js';
  */
 
 const ZONE_KEY = 'gateway.tf.';
-const STREAM = 'gateway:zone-changes';
+const STREAM = ZONE_CHANGE_STREAM;
 const A = (ip: string): string => JSON.stringify({ a: [{ ip, ttl: 300 }] });
 
 interface ThreadStatus {
